@@ -1,0 +1,205 @@
+"""One typed dataclass holds every setting; the CLI is generated from it so nothing is written twice.
+
+Precedence: dataclass defaults < ``--config run.yaml`` < command-line flags.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, get_args, get_origin
+
+import yaml
+
+from utils.errors import UserInputError
+
+DEFAULT_DATA_PATH = "data/synthetic_hourly.csv"
+
+
+def _opt(default: Any, help: str) -> Any:
+    """A dataclass field whose help text becomes the CLI help."""
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class Config:
+    # --- what to run -------------------------------------------------------------------------
+    model: str = _opt("lstm_attention", "model from the registry: rnn | lstm | gru | lstm_attention | seq2seq")
+    task: Literal["regression", "classification", "seq2seq"] = _opt(
+        "regression", "regression/forecasting on numbers, classification of row sequences, or token seq2seq")
+    # --- data ---------------------------------------------------------------------------------
+    data_path: str = _opt(DEFAULT_DATA_PATH, "CSV file (or TSV / path prefix for --task seq2seq)")
+    data_format: Literal["long", "rows"] = _opt(
+        "long", "long: one time step per row (e.g. ETT); rows: one flattened sequence per row, target last")
+    target: Optional[str] = _opt(None, "target column of a long CSV (default: the last non-date column)")
+    features: Literal["S", "M", "MS"] = _opt("MS", "S: target->target, M: all->all, MS: all->target")
+    seq_len: int = _opt(96, "input window length (time steps)")
+    horizon: int = _opt(24, "steps to forecast (1 = one-step regression)")
+    split: Literal["ratios", "ett_h", "ett_m"] = _opt(
+        "ratios", "time split: by --train_ratio/--val_ratio, or the ETT hourly/15-min 12/4/4-month borders")
+    train_ratio: float = _opt(0.7, "fraction of rows (long) or sequences (rows) used for training")
+    val_ratio: float = _opt(0.1, "fraction used for validation; the rest is the test split")
+    input_size: int = _opt(1, "features per time step in a rows-format CSV")
+    fillna: Literal["error", "ffill", "interpolate", "drop"] = _opt(
+        "error", "what to do with NaN/inf values in a CSV: refuse (default) or repair")
+    time_features: bool = _opt(False, "add hour-of-day / day-of-week / month features from the date column")
+    # --- model --------------------------------------------------------------------------------
+    hidden_size: int = _opt(128, "recurrent hidden size")
+    num_layers: int = _opt(1, "stacked recurrent layers")
+    dropout: float = _opt(0.0, "dropout between recurrent layers and before the head")
+    bidirectional: bool = _opt(False, "bidirectional encoder")
+    attention: Literal["bahdanau", "dot", "general", "concat", "none"] = _opt(
+        "bahdanau", "attention score for lstm_attention and seq2seq")
+    revin: bool = _opt(False, "reversible instance normalisation of each input window (forecasting)")
+    # --- training -----------------------------------------------------------------------------
+    epochs: int = _opt(20, "maximum training epochs")
+    batch_size: int = _opt(32, "batch size per device")
+    lr: float = _opt(1e-3, "Adam learning rate")
+    weight_decay: float = _opt(0.0, "AdamW weight decay")
+    patience: int = _opt(5, "early-stopping patience in epochs on the validation loss (0 = off)")
+    grad_clip: float = _opt(1.0, "gradient-norm clipping (0 = off)")
+    seed: int = _opt(42, "random seed for weights, splits and shuffling")
+    deterministic: bool = _opt(False, "ask PyTorch for deterministic kernels")
+    num_workers: int = _opt(0, "DataLoader worker processes")
+    # --- hardware (passed to lightning.Trainer) -----------------------------------------------
+    accelerator: str = _opt("auto", "cpu | gpu | auto ...")
+    devices: str = _opt("1", "number of devices, a list like 0,1, or auto")
+    strategy: str = _opt("auto", "auto | ddp | ddp_spawn | fsdp ...")
+    num_nodes: int = _opt(1, "machines for multi-node DDP")
+    precision: str = _opt("32-true", "32-true | bf16-mixed | 16-mixed ...")
+    # --- output -------------------------------------------------------------------------------
+    output_dir: Optional[str] = _opt(None, "run directory (default runs/<model>-<timestamp>)")
+    logger: Literal["wandb", "csv", "tensorboard", "none"] = _opt(
+        "wandb", "experiment logger; wandb falls back to offline mode without credentials or network")
+    wandb_project: str = _opt("seqlab", "W&B project name")
+    # --- token seq2seq ------------------------------------------------------------------------
+    src_lang: Optional[str] = _opt(None, "source suffix when --data_path is a prefix (PREFIX.de)")
+    tgt_lang: Optional[str] = _opt(None, "target suffix when --data_path is a prefix (PREFIX.en)")
+    val_path: Optional[str] = _opt(None, "separate validation file/prefix (seq2seq)")
+    test_path: Optional[str] = _opt(None, "separate test file/prefix (seq2seq)")
+    tokenizer: Literal["word", "bpe"] = _opt("word", "HF tokenizers model: word level or BPE")
+    min_freq: int = _opt(2, "minimum token frequency for the word-level vocabulary")
+    vocab_size: int = _opt(8000, "BPE vocabulary size")
+    lowercase: bool = _opt(True, "lowercase text before tokenizing")
+    emb_size: int = _opt(256, "token embedding size")
+    rnn_type: Literal["rnn", "gru", "lstm"] = _opt("gru", "seq2seq recurrent core (rnn = our RNNCell)")
+    teacher_forcing: float = _opt(1.0, "probability of feeding the gold token at each decoder step")
+    beam_size: int = _opt(5, "beam width for test-time decoding (1 = greedy)")
+    length_penalty: float = _opt(1.0, "GNMT length penalty alpha for beam search")
+    max_len: int = _opt(50, "maximum decoded length in tokens")
+    label_smoothing: float = _opt(0.0, "label smoothing of the token cross entropy")
+
+    def validate(self) -> "Config":
+        """Refuse out-of-range values with a one-line message naming the flag."""
+        positive = ["epochs", "batch_size", "seq_len", "horizon", "hidden_size", "num_layers", "input_size",
+                    "num_nodes", "emb_size", "beam_size", "max_len", "vocab_size"]
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise UserInputError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        for name in ["dropout", "teacher_forcing", "label_smoothing"]:
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0 or (name == "dropout" and value == 1.0):
+                raise UserInputError(f"--{name} must be in [0, 1), got {value}")
+        if not 0.0 < self.train_ratio < 1.0 or not 0.0 < self.val_ratio < 1.0 \
+                or self.train_ratio + self.val_ratio >= 1.0:
+            raise UserInputError("--train_ratio and --val_ratio must be in (0, 1) and leave rows for a test split")
+        for name in ["lr", "weight_decay", "patience", "grad_clip", "num_workers", "min_freq"]:
+            if getattr(self, name) < 0 or (name == "lr" and self.lr == 0):
+                raise UserInputError(f"--{name} out of range: {getattr(self, name)}")
+        if self.task == "classification" and self.data_format != "rows":
+            raise UserInputError("--task classification needs --data_format rows (one labelled sequence per row)")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        raise UserInputError(message)
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(Config)
+
+
+def build_parser(prog: str = "main.py") -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog=prog, description="Train and evaluate recurrent sequence models.",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--config", help="YAML file of settings; flags given on the command line override it")
+    for f in dataclasses.fields(Config):
+        hint = _field_types()[f.name]
+        kwargs: dict[str, Any] = {"default": f.default, "help": f.metadata["help"], "dest": f.name}
+        if get_origin(hint) is typing.Union:  # Optional[X]
+            hint = next(a for a in get_args(hint) if a is not type(None))
+        if get_origin(hint) is Literal:
+            kwargs["choices"] = list(get_args(hint))
+            kwargs["type"] = type(get_args(hint)[0])
+        elif hint is bool:
+            kwargs["type"] = _parse_bool
+            kwargs["nargs"] = "?"
+            kwargs["const"] = True
+            kwargs["metavar"] = "BOOL"
+        else:
+            kwargs["type"] = hint
+        parser.add_argument(f"--{f.name}", **kwargs)
+    return parser
+
+
+def _load_yaml(path: str) -> dict[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise UserInputError(f"{path}: config file not found")
+    try:
+        loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"{path}: not a valid YAML file ({type(exc).__name__})") from None
+    if not isinstance(loaded, dict):
+        raise UserInputError(f"{path}: expected a mapping of setting: value")
+    known = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(loaded) - known)
+    if unknown:
+        raise UserInputError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    return loaded
+
+
+def parse_config(argv: Optional[list[str]] = None) -> Config:
+    """Build a validated Config from defaults, an optional YAML file and CLI flags."""
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    pre, _ = parser.parse_known_args(argv)
+    if pre.config:
+        file_values = _load_yaml(pre.config)
+        # Route file values through the parser's own type conversion by setting them as defaults.
+        for action in parser._actions:
+            if action.dest in file_values:
+                value = file_values[action.dest]
+                if value is not None and action.type is not None and not isinstance(value, bool):
+                    try:
+                        value = action.type(str(value) if action.type is not str else value)
+                    except (ValueError, argparse.ArgumentTypeError):
+                        raise UserInputError(f"{pre.config}: bad value for {action.dest}: {value!r}") from None
+                if action.choices is not None and value not in action.choices:
+                    raise UserInputError(f"{pre.config}: {action.dest} must be one of {action.choices}")
+                action.default = value
+    args = parser.parse_args(argv)
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)}
+    return Config(**values).validate()
+
+
+def save_config(config: Config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
