@@ -1,0 +1,35 @@
+"""Model registry: ``--model NAME`` picks a builder ``(Config, SeriesSpec) -> nn.Module``.
+
+Adding a model is one entry in ``MODEL_BUILDERS``. Imports are lazy so a model's dependencies load
+only when it is chosen.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Callable
+
+from torch import nn
+
+from utils.errors import UserInputError
+
+if TYPE_CHECKING:
+    from config import Config
+    from models.spec import SeriesSpec
+
+# name -> "module:function" of a builder taking (Config, SeriesSpec)
+MODEL_BUILDERS: dict[str, str] = {
+    "rnn": "models.recurrent_regressor:build_rnn",
+    "lstm": "models.recurrent_regressor:build_lstm",
+    "gru": "models.recurrent_regressor:build_gru",
+    "lstm_attention": "models.lstm_attention:build_lstm_attention",
+    "seq2seq": "models.seq2seq:build_seq2seq_forecaster",
+}
+
+
+def build_model(config: "Config", spec: "SeriesSpec") -> nn.Module:
+    if config.model not in MODEL_BUILDERS:
+        raise UserInputError(f"--model {config.model!r} is unknown; choose one of {', '.join(MODEL_BUILDERS)}")
+    module_name, function_name = MODEL_BUILDERS[config.model].split(":")
+    builder: Callable[["Config", "SeriesSpec"], nn.Module] = getattr(importlib.import_module(module_name),
+                                                                     function_name)
+    return builder(config, spec)
