@@ -32,4 +32,8 @@ def build_model(config: "Config", spec: "SeriesSpec") -> nn.Module:
     module_name, function_name = MODEL_BUILDERS[config.model].split(":")
     builder: Callable[["Config", "SeriesSpec"], nn.Module] = getattr(importlib.import_module(module_name),
                                                                      function_name)
-    return builder(config, spec)
+    model = builder(config, spec)
+    if config.revin and not spec.is_classification:
+        from models.revin import RevIN
+        model = RevIN(model, spec)
+    return model

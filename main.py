@@ -1,0 +1,118 @@
+"""seqlab command line: ``python main.py [flags]`` trains, tests and reports; ``python main.py translate``
+translates a file with a seq2seq checkpoint. Data flows config -> data module -> model -> LightningModule
+-> Trainer -> report. Bad input ends in one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Optional
+
+from config import DEFAULT_DATA_PATH, Config, parse_config
+from utils.errors import UserInputError
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+
+
+def train(config: Config) -> dict[str, Any]:
+    """Fit, evaluate the best checkpoint on val and test, write artefacts; return the metrics."""
+    import lightning as L
+
+    from data_loader import build_datamodule
+    from models.tasks import build_task
+    from utils.loggers import build_logger, finish_logger, log_images
+    from utils.report import metrics_table
+    from utils.run_dir import finish_run, resolve_run_dir, start_run
+    from utils.trainer import build_trainer
+
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    datamodule = build_datamodule(config)
+    datamodule.load()  # validates the input before anything is written
+    task = build_task(config, datamodule)
+    run_dir = resolve_run_dir(config)
+    logger = build_logger(config, run_dir) if _is_launcher_rank() else None
+    trainer = build_trainer(config, run_dir, task.monitor, task.monitor_mode, logger)
+    if trainer.is_global_zero:
+        start_run(run_dir, config)
+    started = time.perf_counter()
+    trainer.fit(task, datamodule=datamodule)
+    fit_seconds = time.perf_counter() - started
+    val = trainer.validate(task, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
+    test = trainer.test(task, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
+    metrics: dict[str, Any] = {**val, **test, "fit_seconds": round(fit_seconds, 2),
+                               "epochs_trained": trainer.current_epoch,
+                               "parameters": sum(p.numel() for p in task.parameters()),
+                               **{f"data/{k}": v for k, v in datamodule.summary().items()}}
+    if not trainer.is_global_zero:
+        return metrics
+    images = task.write_artifacts(run_dir, datamodule)
+    log_images(logger, images)
+    finish_run(run_dir, metrics)
+    print(f"\n{metrics_table(metrics)}\n")
+    print(f"trained {metrics['epochs_trained']} epochs in {fit_seconds:.1f} s; "
+          f"{metrics['parameters']:,} parameters; run directory: {run_dir}")
+    hint = finish_logger(logger, run_dir)
+    if hint:
+        print(hint)
+    return metrics
+
+
+def _is_launcher_rank() -> bool:
+    """Loggers are created in the launching process only; DDP children get rank-zero-only no-ops."""
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+
+
+def translate_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="main.py translate", description="Translate one sentence per line.")
+    parser.add_argument("--ckpt", required=True, help="checkpoint of a --task seq2seq run (RUN/best.ckpt)")
+    parser.add_argument("--input", required=True, help="text file, one source sentence per line")
+    parser.add_argument("--output", default=None, help="where to write translations (default: stdout)")
+    parser.add_argument("--beam_size", type=int, default=5)
+    parser.add_argument("--max_len", type=int, default=50)
+    parser.error = lambda message: (_ for _ in ()).throw(UserInputError(message))  # type: ignore[method-assign]
+    args = parser.parse_args(argv)
+    from models.tasks.translation import translate_file
+    translate_file(args.ckpt, args.input, args.output, args.beam_size, args.max_len)
+    return 0
+
+
+def _ensure_default_data(config: Config) -> None:
+    """``python main.py`` with no arguments trains on the generated default dataset."""
+    if config.data_path == DEFAULT_DATA_PATH and not Path(config.data_path).exists():
+        sys.path.insert(0, str(PROJECT_ROOT / "data"))
+        if config.task == "seq2seq":
+            from make_dates_dataset import ensure_dates_dataset
+            config.data_path = str(ensure_dates_dataset(PROJECT_ROOT / "data" / "dates.tsv"))
+        else:
+            from make_default_dataset import ensure_default_dataset
+            config.data_path = str(ensure_default_dataset(PROJECT_ROOT / DEFAULT_DATA_PATH))
+    elif config.task == "seq2seq" and config.data_path == DEFAULT_DATA_PATH:
+        sys.path.insert(0, str(PROJECT_ROOT / "data"))
+        from make_dates_dataset import ensure_dates_dataset
+        config.data_path = str(ensure_dates_dataset(PROJECT_ROOT / "data" / "dates.tsv"))
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    try:
+        if argv[:1] == ["translate"]:
+            return translate_command(argv[1:])
+        config = parse_config(argv)
+        _ensure_default_data(config)
+        train(config)
+        return 0
+    except UserInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FloatingPointError as exc:
+        print(f"error: {exc}; the last good checkpoint is kept in the run directory", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""``LSTMAttention``: a CustomLSTM encoder whose final state attends over all encoder outputs.
+
+The head sees ``[context; final state]``, so it can use both what the model remembered at the end and
+which past steps it looked back at. The attention weights (B, T) are returned for inspection.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+import torch
+from torch import Tensor, nn
+
+from models.attention import build_attention
+from models.custom_lstm import CustomLSTM
+from models.heads import DirectHead
+from models.spec import SeriesSpec
+
+if TYPE_CHECKING:
+    from config import Config
+
+
+class LSTMAttention(nn.Module):
+    def __init__(self, spec: SeriesSpec, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
+                 bidirectional: bool = False, attention: str = "bahdanau") -> None:
+        super().__init__()
+        self.encoder = CustomLSTM(spec.n_features, hidden_size, num_layers, dropout, bidirectional)
+        size = self.encoder.output_size
+        self.attention = None if attention == "none" else build_attention(attention, size, size)
+        self.head = DirectHead(size if self.attention is None else 2 * size, spec, dropout)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Optional[Tensor]]:
+        outputs, (h_n, _) = self.encoder(x)
+        final = self.encoder.final_hidden(h_n)
+        if self.attention is None:
+            return self.head(final), None
+        context, weights = self.attention(final, outputs)
+        return self.head(torch.cat([context, final], dim=-1)), weights
+
+
+def build_lstm_attention(config: "Config", spec: SeriesSpec) -> LSTMAttention:
+    return LSTMAttention(spec, config.hidden_size, config.num_layers, config.dropout, config.bidirectional,
+                         config.attention)

@@ -1,0 +1,89 @@
+"""Read a user's CSV and turn every way it can be wrong into one ``UserInputError`` line naming the culprit."""
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from utils.errors import UserInputError
+
+DATE_NAMES = {"date", "datetime", "time", "timestamp", "ds"}
+
+
+def read_csv_checked(path_text: str) -> pd.DataFrame:
+    """Read a CSV with a header row; refuse missing, empty, binary or header-only files."""
+    path = Path(path_text)
+    if not path.exists():
+        raise UserInputError(f"{path_text}: file not found")
+    if not path.is_file():
+        raise UserInputError(f"{path_text}: is a directory, expected a CSV file")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise UserInputError(f"{path_text}: file is empty")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UserInputError(f"{path_text}: line {line} is not valid UTF-8 text (byte offset {exc.start})") from None
+    try:
+        frame = pd.read_csv(io.StringIO(text))
+    except pd.errors.ParserError as exc:
+        raise UserInputError(f"{path_text}: malformed CSV ({str(exc).strip().splitlines()[-1]})") from None
+    except pd.errors.EmptyDataError:
+        raise UserInputError(f"{path_text}: file is empty") from None
+    if frame.empty:
+        raise UserInputError(f"{path_text}: has a header but no data rows")
+    return frame
+
+
+def detect_date_column(frame: pd.DataFrame) -> str | None:
+    """A column called date/time/timestamp, or else the first text column that parses as datetimes."""
+    for column in frame.columns:
+        if str(column).strip().lower() in DATE_NAMES:
+            return str(column)
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                parsed = pd.to_datetime(frame[column].head(20), errors="coerce")
+            if parsed.notna().all():
+                return str(column)
+    return None
+
+
+def to_numeric_checked(frame: pd.DataFrame, columns: list[str], path: str) -> pd.DataFrame:
+    """Coerce columns to float; the first non-numeric cell is reported by column and file line."""
+    out = {}
+    for column in columns:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna() & (frame[column].astype(str).str.strip().str.lower() != "nan")
+        if bad.any():
+            row = int(np.argmax(bad.to_numpy()))
+            raise UserInputError(f"{path}: column '{column}', line {row + 2}: non-numeric value "
+                                 f"{str(frame[column].iloc[row])[:40]!r}")
+        out[column] = values.astype("float64")
+    return pd.DataFrame(out, index=frame.index)
+
+
+def handle_missing(values: pd.DataFrame, policy: str, path: str) -> pd.DataFrame:
+    """NaN/inf are an error unless the user opted into a repair with ``--fillna``."""
+    values = values.replace([np.inf, -np.inf], np.nan)
+    if not values.isna().to_numpy().any():
+        return values
+    if policy == "error":
+        column = str(values.columns[values.isna().any().to_numpy()][0])
+        row = int(np.argmax(values[column].isna().to_numpy()))
+        raise UserInputError(f"{path}: column '{column}', line {row + 2}: missing, NaN or inf value "
+                             "(use --fillna ffill|interpolate|drop to repair)")
+    if policy == "drop":
+        repaired = values.dropna()
+    elif policy == "ffill":
+        repaired = values.ffill().bfill()
+    else:
+        repaired = values.interpolate(limit_direction="both")
+    if repaired.empty or repaired.isna().to_numpy().any():
+        raise UserInputError(f"{path}: no usable rows left after --fillna {policy}")
+    return repaired

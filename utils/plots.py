@@ -1,0 +1,56 @@
+"""PNG plots of a run: forecasts against actuals, and where attention looked."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_forecasts(history: np.ndarray, actual: np.ndarray, predicted: np.ndarray, target_name: str,
+                   path: Path, titles: Optional[Sequence[str]] = None) -> Path:
+    """history (W, T), actual/predicted (W, H) for a few windows, in original units."""
+    windows = len(actual)
+    fig, axes = plt.subplots(windows, 1, figsize=(9, 2.4 * windows), squeeze=False)
+    for i, ax in enumerate(axes[:, 0]):
+        t_hist = np.arange(-history.shape[1], 0)
+        t_future = np.arange(actual.shape[1])
+        ax.plot(t_hist, history[i], color="0.5", lw=1, label="input")
+        ax.plot(t_future, actual[i], color="tab:blue", lw=1.5, label="actual")
+        ax.plot(t_future, predicted[i], color="tab:orange", lw=1.5, ls="--", label="forecast")
+        ax.axvline(-0.5, color="0.8", lw=1)
+        ax.set_ylabel(target_name)
+        if titles:
+            ax.set_title(titles[i], fontsize=9)
+    axes[0, 0].legend(loc="upper left", fontsize=8)
+    axes[-1, 0].set_xlabel("time step relative to the forecast start")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_attention(weights: np.ndarray, path: Path, ylabel: str = "test window",
+                   yticklabels: Optional[Sequence[str]] = None, xticklabels: Optional[Sequence[str]] = None,
+                   xlabel: str = "input step (0 = oldest)") -> Path:
+    """weights (rows, steps): one row per window (or per output token), columns over inputs."""
+    height = max(2.5, min(10.0, 0.25 * weights.shape[0] + 1.5))
+    width = max(6.0, min(16.0, 0.12 * weights.shape[1] + 3.0)) if xticklabels is None \
+        else max(6.0, 0.35 * len(xticklabels) + 2.0)
+    fig, ax = plt.subplots(figsize=(width, height))
+    image = ax.imshow(weights, aspect="auto", cmap="viridis", interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="attention weight")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if xticklabels is not None:
+        ax.set_xticks(range(len(xticklabels)), xticklabels, rotation=90, fontsize=8)
+    if yticklabels is not None:
+        ax.set_yticks(range(len(yticklabels)), yticklabels, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

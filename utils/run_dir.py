@@ -1,0 +1,42 @@
+"""Run directories: one per run, named the same on every DDP rank, complete only once metrics.json exists."""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from config import Config, save_config
+
+RUN_DIR_ENV = "SEQLAB_RUN_DIR"
+INCOMPLETE_MARKER = "INCOMPLETE"
+
+
+def resolve_run_dir(config: Config) -> Path:
+    """``--output_dir`` or ``runs/<model>-<timestamp>``; DDP children inherit rank 0's choice via the env."""
+    if os.environ.get(RUN_DIR_ENV):
+        return Path(os.environ[RUN_DIR_ENV])
+    if config.output_dir:
+        path = Path(config.output_dir)
+    else:
+        path = Path("runs") / f"{config.model}-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
+    os.environ[RUN_DIR_ENV] = str(path.resolve())
+    return path.resolve()
+
+
+def start_run(run_dir: Path, config: Config) -> None:
+    """Create the directory with the config and a marker that says the run has not finished."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "metrics.json").unlink(missing_ok=True)
+    (run_dir / INCOMPLETE_MARKER).write_text("training has not finished; metrics.json appears when it does\n")
+    save_config(config, run_dir / "config.yaml")
+
+
+def finish_run(run_dir: Path, metrics: dict[str, Any]) -> Path:
+    path = run_dir / "metrics.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    (run_dir / INCOMPLETE_MARKER).unlink(missing_ok=True)
+    return path

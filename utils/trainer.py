@@ -1,0 +1,61 @@
+"""Build the ``lightning.Trainer`` and its callbacks from the Config."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional, Union
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import Logger
+
+from config import Config
+from utils.errors import UserInputError
+
+
+def parse_devices(config: Config) -> Union[int, list[int], str]:
+    """``auto`` | ``N`` | ``0,1`` -> what Lightning expects; refuse more CPU processes than cores."""
+    text = config.devices.strip()
+    if text == "auto":
+        return "auto"
+    try:
+        devices: Union[int, list[int]] = [int(p) for p in text.split(",") if p] if "," in text else int(text)
+    except ValueError:
+        raise UserInputError(f"--devices must be auto, a count or a list like 0,1; got {config.devices!r}") from None
+    count = len(devices) if isinstance(devices, list) else devices
+    if count < 1:
+        raise UserInputError(f"--devices must be >= 1, got {config.devices}")
+    on_cpu = config.accelerator == "cpu" or (config.accelerator == "auto" and not torch.cuda.is_available())
+    if on_cpu and count > (os.cpu_count() or 1):
+        raise UserInputError(f"--devices {count} asks for more CPU processes than this machine's "
+                             f"{os.cpu_count()} cores")
+    if not on_cpu and torch.cuda.is_available() and count > torch.cuda.device_count():
+        raise UserInputError(f"--devices {count} but only {torch.cuda.device_count()} GPU(s) are visible")
+    return devices
+
+
+def build_trainer(config: Config, run_dir: Path, monitor: str, mode: str, logger: Optional[Logger],
+                  extra_callbacks: Optional[list[Callback]] = None) -> L.Trainer:
+    checkpoint = ModelCheckpoint(dirpath=run_dir, filename="best", monitor=monitor, mode=mode, save_last=True,
+                                 auto_insert_metric_name=False)
+    callbacks: list[Callback] = [checkpoint, *(extra_callbacks or [])]
+    if config.patience > 0:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.patience))
+    if logger is not None:
+        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    return L.Trainer(
+        max_epochs=config.epochs,
+        accelerator=config.accelerator,
+        devices=parse_devices(config),
+        strategy=config.strategy,
+        num_nodes=config.num_nodes,
+        precision=config.precision,
+        deterministic=config.deterministic,
+        gradient_clip_val=config.grad_clip or None,
+        logger=logger if logger is not None else False,
+        callbacks=callbacks,
+        default_root_dir=str(run_dir),
+        log_every_n_steps=10,
+        enable_model_summary=False,
+    )
