@@ -1,0 +1,252 @@
+"""LSTM written from first principles with hand-written BPTT, as a drop-in for ``nn.LSTM``.
+
+Why: a Python loop of autograd ops is ~7x slower than native; here one ``torch.autograd.Function`` per
+layer-direction hoists the input projection of all steps into one matmul, runs one ``(B,H) x (H,4H)`` matmul
+plus a few in-place elementwise ops per step, and in backward precomputes every recurrence-independent
+factor in bulk so the reverse loop is one matmul and four elementwise ops per step; weight and input
+gradients are single matmuls over all ``T * B`` rows.
+
+Gates are in PyTorch's order ``i, f, g, o``; parameters have ``nn.LSTM``'s names and shapes, so state dicts
+are interchangeable. Layout / length conventions are those of :mod:`models.rnn_cell`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from models.rnn_cell import SortedBatch, autocast_fp32_needed, reverse_padded
+
+
+class LSTMRecurrence(torch.autograd.Function):
+    """One direction of one LSTM layer.
+
+    forward(x (T,B,I), h0 (B,H), c0 (B,H), W_ih (4H,I), W_hh (4H,H), b (4H,) or None, batch_sizes or None)
+      -> (output (T,B,H), h_n (B,H), c_n (B,H)). ``b`` is ``b_ih + b_hh``.
+    Saved for backward: the activated gates (T,B,4H), cell states (T+1,B,H), tanh(c) (T,B,H), hidden (T+1,B,H).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
+                batch_sizes: Optional[Sequence[int]]) -> tuple[Tensor, Tensor, Tensor]:
+        with torch.autocast("cpu", enabled=False):
+            steps, batch, n_in = x.shape
+            hidden = w_hh.size(1)
+            h1, h2, h3 = hidden, 2 * hidden, 3 * hidden
+            x = x.contiguous()
+            masked = batch_sizes is not None
+            gates = x.new_empty(steps, batch, 4 * hidden)
+            g2 = gates.view(-1, 4 * hidden)
+            if b is None:
+                torch.mm(x.view(-1, n_in), w_ih.t(), out=g2)  # input projection of every step at once
+            else:
+                torch.addmm(b, x.view(-1, n_in), w_ih.t(), out=g2)
+            hs = x.new_empty(steps + 1, batch, hidden)  # hs[t + 1] = h_t; output = hs[1:]
+            cs = x.new_empty(steps + 1, batch, hidden)
+            tc = (x.new_zeros if masked else x.new_empty)(steps, batch, hidden)  # tanh(c_t)
+            hs[0] = h0
+            cs[0] = c0
+            w_t = w_hh.t()
+            h_n, c_n = (h0.clone(), c0.clone()) if masked else (None, None)
+            prev_bs = batch
+            for t in range(steps):
+                bs = batch_sizes[t] if masked else batch
+                if masked:
+                    if bs < prev_bs:  # rows [bs:prev_bs] ended at step t - 1
+                        h_n[bs:prev_bs] = hs[t, bs:prev_bs]
+                        c_n[bs:prev_bs] = cs[t, bs:prev_bs]
+                    if bs < batch:
+                        hs[t + 1, bs:].zero_()
+                        cs[t + 1, bs:].zero_()
+                    prev_bs = bs
+                    if bs == 0:
+                        continue
+                gt = gates[t, :bs]
+                gt.addmm_(hs[t, :bs], w_t)
+                gt[:, :h2].sigmoid_()
+                gt[:, h2:h3].tanh_()
+                gt[:, h3:].sigmoid_()
+                ct = cs[t + 1, :bs]
+                torch.mul(gt[:, h1:h2], cs[t, :bs], out=ct)
+                ct.addcmul_(gt[:, :h1], gt[:, h2:h3])
+                tct = torch.tanh(ct, out=tc[t, :bs])
+                torch.mul(gt[:, h3:], tct, out=hs[t + 1, :bs])
+            if masked:
+                if prev_bs:
+                    h_n[:prev_bs] = hs[steps, :prev_bs]
+                    c_n[:prev_bs] = cs[steps, :prev_bs]
+            else:
+                h_n, c_n = hs[steps].clone(), cs[steps].clone()
+        ctx.save_for_backward(x, w_ih, w_hh, gates, hs, cs, tc)
+        ctx.batch_sizes = list(batch_sizes) if masked else None
+        ctx.has_bias = b is not None
+        return hs[1:], h_n, c_n
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor, grad_hn: Tensor, grad_cn: Tensor):
+        x, w_ih, w_hh, gates, hs, cs, tc = ctx.saved_tensors
+        with torch.autocast("cpu", enabled=False):
+            steps, batch, n_in = x.shape
+            hidden = w_hh.size(1)
+            h1, h3 = hidden, 3 * hidden
+            masked = ctx.batch_sizes is not None
+            bsz = ctx.batch_sizes if masked else [batch] * steps
+            g = grad_out.contiguous()
+            i, f, gg, o = gates.split(hidden, dim=-1)
+            # Recurrence-independent factors, in bulk:
+            #   dc_t   = dc_{t+1} * f_{t+1} + dh_t * o (1 - tanh^2 c)           -> k = o (1 - tc^2)
+            #   dpre_i = dc * g i (1-i);  dpre_f = dc * c_{t-1} f (1-f);  dpre_g = dc * i (1-g^2)
+            #   dpre_o = dh * tc o (1-o)
+            k = torch.addcmul(o, o * tc, tc, value=-1)
+            m = torch.empty_like(gates)
+            mi, mf, mg, mo = m.split(hidden, dim=-1)
+            torch.mul(gg, torch.addcmul(i, i, i, value=-1), out=mi)
+            torch.mul(cs[:steps], torch.addcmul(f, f, f, value=-1), out=mf)
+            torch.mul(i, torch.addcmul(torch.ones_like(gg), gg, gg, value=-1), out=mg)
+            torch.mul(tc, torch.addcmul(o, o, o, value=-1), out=mo)
+            dpre = (x.new_zeros if masked else x.new_empty)(steps, batch, 4 * hidden)
+            dh = grad_hn.clone()
+            dc = grad_cn.clone()
+            first = True
+            for t in range(steps - 1, -1, -1):
+                bs = bsz[t]
+                if bs == 0:
+                    continue
+                dh_t = dh[:bs]
+                dc_t = dc[:bs]
+                if first:
+                    dh_t.add_(g[t, :bs])
+                    first = False
+                dc_t.addcmul_(dh_t, k[t, :bs])
+                d_t = dpre[t, :bs]
+                torch.mul(m[t, :bs, :h3].view(bs, 3, hidden), dc_t.unsqueeze(1), out=d_t[:, :h3].view(bs, 3, hidden))
+                torch.mul(dh_t, mo[t, :bs], out=d_t[:, h3:])
+                dc_t.mul_(f[t, :bs])
+                if t > 0:  # dh_{t-1} = g_{t-1} + dpre_t W_hh in one addmm
+                    torch.addmm(g[t - 1, :bs], d_t, w_hh, out=dh_t)
+                    if bsz[t - 1] > bs:
+                        dh[bs:bsz[t - 1]].add_(g[t - 1, bs:bsz[t - 1]])
+                else:
+                    torch.mm(d_t, w_hh, out=dh_t)
+            d2 = dpre.view(-1, 4 * hidden)
+            grad_x = grad_w_ih = grad_w_hh = grad_b = None
+            if ctx.needs_input_grad[0]:
+                grad_x = torch.mm(d2, w_ih).view(steps, batch, n_in)
+            if ctx.needs_input_grad[3]:
+                grad_w_ih = torch.mm(d2.t(), x.view(-1, n_in))
+            if ctx.needs_input_grad[4]:
+                grad_w_hh = torch.mm(d2.t(), hs[:steps].view(-1, hidden))  # one (4H, T*B) x (T*B, H) matmul
+            if ctx.has_bias and ctx.needs_input_grad[5]:
+                grad_b = d2.sum(0)
+        return grad_x, dh, dc, grad_w_ih, grad_w_hh, grad_b, None
+
+
+class ScratchLSTM(nn.Module):
+    """Drop-in ``nn.LSTM`` (same constructor, parameter names, shapes and init) plus ``lengths`` masking.
+
+    ``forward(input, hx=None, lengths=None) -> (output, (h_n, c_n))`` with ``nn.LSTM``'s shapes. With
+    ``lengths`` (B,) it equals ``nn.LSTM`` on a packed sequence: padded outputs are zero, the final state is
+    each sequence's own last step and the reverse direction starts there.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 proj_size: int = 0) -> None:
+        super().__init__()
+        if proj_size:
+            raise NotImplementedError("ScratchLSTM does not implement proj_size")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.num_directions = 2 if bidirectional else 1
+        for layer in range(num_layers):
+            layer_in = input_size if layer == 0 else hidden_size * self.num_directions
+            for suffix in ([""] + (["_reverse"] if bidirectional else [])):
+                name = f"l{layer}{suffix}"
+                setattr(self, f"weight_ih_{name}", nn.Parameter(torch.empty(4 * hidden_size, layer_in)))
+                setattr(self, f"weight_hh_{name}", nn.Parameter(torch.empty(4 * hidden_size, hidden_size)))
+                if bias:
+                    setattr(self, f"bias_ih_{name}", nn.Parameter(torch.empty(4 * hidden_size)))
+                    setattr(self, f"bias_hh_{name}", nn.Parameter(torch.empty(4 * hidden_size)))
+        self.reset_parameters()
+
+    @property
+    def output_size(self) -> int:
+        return self.hidden_size * self.num_directions
+
+    def reset_parameters(self) -> None:
+        """Same init as ``nn.LSTM``: U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def _direction_params(self, layer: int, direction: int) -> tuple[Tensor, Tensor, Optional[Tensor]]:
+        name = f"l{layer}{'_reverse' if direction else ''}"
+        b = None
+        if self.bias:
+            b = getattr(self, f"bias_ih_{name}") + getattr(self, f"bias_hh_{name}")
+        return getattr(self, f"weight_ih_{name}"), getattr(self, f"weight_hh_{name}"), b
+
+    def forward(self, input: Tensor, hx: Optional[tuple[Tensor, Tensor]] = None,
+                lengths: Optional[Tensor] = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        if autocast_fp32_needed(input):
+            with torch.autocast("cpu", enabled=False):
+                hx = None if hx is None else (hx[0].float(), hx[1].float())
+                return self._forward(input.float(), hx, lengths)
+        return self._forward(input, hx, lengths)
+
+    def _forward(self, x: Tensor, hx: Optional[tuple[Tensor, Tensor]],
+                 lengths: Optional[Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        unbatched = x.dim() == 2
+        if unbatched:
+            x = x.unsqueeze(1)
+            hx = None if hx is None else (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
+        elif self.batch_first:
+            x = x.transpose(0, 1)
+        steps, batch, _ = x.shape
+        if hx is None:
+            zeros = x.new_zeros(self.num_layers * self.num_directions, batch, self.hidden_size)
+            hx = (zeros, zeros)
+        order = SortedBatch(lengths, batch, steps, x.device)
+        x = order.sort(x, 1)
+        h0_all, c0_all = order.sort(hx[0], 1), order.sort(hx[1], 1)
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            outs = []
+            for direction in range(self.num_directions):
+                w_ih, w_hh, b = self._direction_params(layer, direction)
+                k = layer * self.num_directions + direction
+                inp = reverse_padded(x, order.lengths) if direction else x
+                out, h_last, c_last = LSTMRecurrence.apply(inp, h0_all[k], c0_all[k], w_ih, w_hh, b,
+                                                           order.batch_sizes)
+                outs.append(reverse_padded(out, order.lengths) if direction else out)
+                h_n.append(h_last)
+                c_n.append(c_last)
+            x = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, training=True)
+        out = order.unsort(x, 1)
+        h = order.unsort(torch.stack(h_n, 0), 1)
+        c = order.unsort(torch.stack(c_n, 0), 1)
+        if unbatched:
+            return out.squeeze(1), (h.squeeze(1), c.squeeze(1))
+        if self.batch_first:
+            out = out.transpose(0, 1).contiguous()  # nn.LSTM returns a contiguous batch-first tensor
+        return out, (h, c)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        return s
