@@ -1,0 +1,170 @@
+"""Decoding for :class:`models.seq2seq.EncoderDecoder` token models: greedy and batched beam search.
+
+Both take a model exposing ``encode(src, src_lengths) -> (memory, state)`` and
+``decode_step(prev_tokens, state, memory) -> (logits, state, attention)`` (memory/state with
+``index_select``) and an optional ``pad_id`` attribute (default 0). Call them with the model in eval mode.
+
+Both return ``(tokens, attention)``: tokens (B, T) without ``<sos>``, ending with ``<eos>`` when one was
+produced and padded with ``pad_id`` after it; attention (B, T, S) (zeros after the end, and everywhere for
+a model without attention).
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+
+
+def _pad_id(model: Any) -> int:
+    return int(getattr(model, "pad_id", 0))
+
+
+def gnmt_length_penalty(length: int | Tensor, alpha: float) -> float | Tensor:
+    """Wu et al. (2016): ``((5 + |Y|) / 6) ** alpha``; scores are log-probability sums divided by it."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+@torch.no_grad()
+def greedy_decode(model: Any, src: Tensor, src_lengths: Optional[Tensor], max_len: int, sos: int,
+                  eos: int) -> tuple[Tensor, Tensor]:
+    """Pick the most probable token at every step, for the whole batch at once, until all emitted ``eos``."""
+    pad = _pad_id(model)
+    memory, state = model.encode(src, src_lengths)
+    batch, source_len = memory.mask.shape
+    prev = torch.full((batch,), sos, dtype=torch.long, device=src.device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=src.device)
+    tokens, attentions = [], []
+    for _ in range(max_len):
+        logits, state, weights = model.decode_step(prev, state, memory)
+        if weights is None:
+            weights = memory.values.new_zeros(batch, source_len)
+        token = logits.argmax(dim=-1).masked_fill(finished, pad)
+        tokens.append(token)
+        attentions.append(weights.masked_fill(finished.unsqueeze(1), 0.0))
+        finished = finished | (token == eos)
+        prev = token
+        if bool(finished.all()):
+            break
+    return torch.stack(tokens, dim=1), torch.stack(attentions, dim=1)
+
+
+@torch.no_grad()
+def beam_search(model: Any, src: Tensor, src_lengths: Optional[Tensor], beam_size: int, max_len: int, sos: int,
+                eos: int, length_penalty: float = 1.0,
+                return_scores: bool = False) -> tuple[Tensor, Tensor] | tuple[Tensor, Tensor, Tensor]:
+    """Batched beam search: all sentences and all beams decode together as B*K rows.
+
+    At every step the K*V extensions of a sentence's K alive hypotheses are ranked by their summed
+    log-probability and the best K kept (states reordered with ``index_select``). A hypothesis that emits
+    ``eos`` leaves the beam (its slot is refilled next step) and is scored with the GNMT length penalty
+    ``logp / ((5 + len) / 6) ** length_penalty`` (len counts ``eos``); the best finished hypothesis per
+    sentence is kept. A sentence is done when no alive hypothesis can still beat it (its score can only
+    fall, and for alpha >= 0 the best it could reach is ``logp / lp(max_len)``); at ``max_len`` the alive
+    hypotheses are scored as they are. With ``beam_size=1`` this is exactly greedy decoding.
+
+    Returns ``(tokens, attention)`` of the best hypothesis per sentence, plus its score with ``return_scores``.
+    """
+    pad = _pad_id(model)
+    device = src.device
+    k = beam_size
+    memory, state = model.encode(src, src_lengths)
+    batch, source_len = memory.mask.shape
+    expand = torch.arange(batch, device=device).repeat_interleave(k)
+    memory, state = memory.index_select(expand), state.index_select(expand)
+    rows = batch * k
+    neg_inf = float("-inf")
+
+    alive_scores = torch.full((batch, k), neg_inf, device=device)
+    alive_scores[:, 0] = 0.0  # only the first beam is live at step 0, so the K beams do not duplicate
+    alive_tokens = torch.empty(rows, 0, dtype=torch.long, device=device)
+    alive_attention = memory.values.new_zeros(rows, 0, source_len)
+    prev = torch.full((rows,), sos, dtype=torch.long, device=device)
+    offsets = (torch.arange(batch, device=device) * k).unsqueeze(1)
+
+    best_scores = torch.full((batch,), neg_inf, device=device)
+    best_tokens = torch.full((batch, max_len), pad, dtype=torch.long, device=device)
+    best_attention = memory.values.new_zeros(batch, max_len, source_len)
+    best_lengths = torch.zeros(batch, dtype=torch.long, device=device)
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    batch_index = torch.arange(batch, device=device)
+
+    for step in range(max_len):
+        length = step + 1
+        logits, state, weights = model.decode_step(prev, state, memory)
+        if weights is None:
+            weights = memory.values.new_zeros(rows, source_len)
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        vocab = log_probs.size(-1)
+        candidates = (alive_scores.view(rows, 1) + log_probs).view(batch, k * vocab)
+        top_scores, top_index = candidates.topk(k, dim=1)
+        origin = (torch.div(top_index, vocab, rounding_mode="floor") + offsets).view(-1)
+        token = top_index % vocab
+        alive_tokens = torch.cat([alive_tokens.index_select(0, origin), token.view(rows, 1)], dim=1)
+        alive_attention = torch.cat([alive_attention.index_select(0, origin),
+                                     weights.index_select(0, origin).unsqueeze(1)], dim=1)
+        state = state.index_select(origin)
+
+        is_eos = token == eos
+        final = torch.ones_like(is_eos) if length == max_len else is_eos
+        normalised = (top_scores / gnmt_length_penalty(length, length_penalty)).masked_fill(~final, neg_inf)
+        candidate_best, candidate_beam = normalised.max(dim=1)
+        improve = (candidate_best > best_scores) & ~done
+        if bool(improve.any()):
+            chosen = batch_index * k + candidate_beam
+            best_tokens[improve, :length] = alive_tokens.index_select(0, chosen)[improve]
+            best_attention[improve, :length] = alive_attention.index_select(0, chosen)[improve]
+            best_lengths = torch.where(improve, torch.full_like(best_lengths, length), best_lengths)
+            best_scores = torch.where(improve, candidate_best, best_scores)
+
+        alive_scores = top_scores.masked_fill(is_eos, neg_inf)
+        if length == max_len:
+            break
+        # The most an alive hypothesis could still reach (log-probs only fall; the penalty is monotone in len).
+        reachable_penalty = max(gnmt_length_penalty(length + 1, length_penalty),
+                                gnmt_length_penalty(max_len, length_penalty))
+        bound = alive_scores.max(dim=1).values / reachable_penalty
+        done = done | (best_scores >= bound)
+        if bool(done.all()):
+            break
+        prev = token.view(rows)
+
+    width = int(best_lengths.max().item()) if batch else 0
+    tokens, attention = best_tokens[:, :width], best_attention[:, :width]
+    if return_scores:
+        return tokens, attention, best_scores
+    return tokens, attention
+
+
+@torch.no_grad()
+def sequence_scores(model: Any, src: Tensor, src_lengths: Optional[Tensor], tokens: Tensor, sos: int, eos: int,
+                    length_penalty: float = 0.0) -> Tensor:
+    """Length-penalised log-probability of given outputs (as returned by the decoders) under the model."""
+    pad = _pad_id(model)
+    batch = tokens.size(0)
+    inputs = torch.cat([torch.full((batch, 1), sos, dtype=torch.long, device=tokens.device), tokens[:, :-1]], 1)
+    memory, state = model.encode(src, src_lengths)
+    total = torch.zeros(batch, device=tokens.device)
+    alive = torch.ones(batch, dtype=torch.bool, device=tokens.device)
+    lengths = torch.zeros(batch, device=tokens.device)
+    for t in range(tokens.size(1)):
+        logits, state, _ = model.decode_step(inputs[:, t].masked_fill(~alive, pad), state, memory)
+        log_probs = torch.log_softmax(logits.float(), dim=-1).gather(1, tokens[:, t:t + 1]).squeeze(1)
+        total = total + log_probs * alive
+        lengths = lengths + alive
+        alive = alive & (tokens[:, t] != eos)
+    return total / gnmt_length_penalty(lengths, length_penalty)
+
+
+def strip_output(tokens: Tensor, eos: int, pad: int = 0) -> list[list[int]]:
+    """Decoder output (B, T) -> one list of ids per sentence, cut before ``eos`` (pad removed)."""
+    result = []
+    for row in tokens.tolist():
+        ids = []
+        for token in row:
+            if token == eos:
+                break
+            if token != pad:
+                ids.append(token)
+        result.append(ids)
+    return result

@@ -1,0 +1,98 @@
+"""Greedy and batched beam search on small random models (eval mode, fixed seeds)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.search import beam_search, greedy_decode, sequence_scores, strip_output
+from models.seq2seq import Seq2Seq
+
+SOS, EOS, PAD = 1, 2, 0
+VOCAB = 9
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: thread hand-offs cost more than they save on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_model(seed: int = 0, attention: str = "bahdanau", rnn_type: str = "gru", bidirectional: bool = True):
+    torch.manual_seed(seed)
+    model = Seq2Seq(VOCAB, VOCAB, emb_size=8, hidden_size=8, num_layers=1, bidirectional=bidirectional,
+                    attention=attention, rnn_type=rnn_type).eval()
+    with torch.no_grad():  # a bit sharper than default init so hypotheses end at different lengths
+        model.generator.weight.mul_(3.0)
+    return model
+
+
+def make_batch(seed: int = 1, batch: int = 6, max_src: int = 7):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(2, max_src + 1, (batch,), generator=g)
+    lengths[0] = max_src
+    src = torch.randint(3, VOCAB, (batch, max_src), generator=g)
+    src = src.masked_fill(torch.arange(max_src).unsqueeze(0) >= lengths.unsqueeze(1), PAD)
+    return src, lengths
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "general", "none"])
+@pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+def test_beam_size_one_equals_greedy(attention, rnn_type):
+    model = make_model(attention=attention, rnn_type=rnn_type)
+    src, lengths = make_batch()
+    g_tokens, g_att = greedy_decode(model, src, lengths, 12, SOS, EOS)
+    for alpha in (0.0, 1.0):
+        b_tokens, b_att = beam_search(model, src, lengths, 1, 12, SOS, EOS, length_penalty=alpha)
+        assert torch.equal(g_tokens, b_tokens)
+        assert torch.allclose(g_att, b_att, atol=1e-6)
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "dot", "concat"])
+def test_beam_independent_of_batch_and_padding(attention):
+    model = make_model(seed=3, attention=attention)
+    src, lengths = make_batch(seed=4)
+    tokens, att = beam_search(model, src, lengths, 4, 10, SOS, EOS, length_penalty=1.0)
+    for i in range(src.size(0)):
+        n = int(lengths[i])
+        alone, alone_att = beam_search(model, src[i:i + 1, :n], lengths[i:i + 1], 4, 10, SOS, EOS,
+                                       length_penalty=1.0)
+        width = alone.size(1)
+        assert torch.equal(tokens[i, :width], alone[0])
+        assert (tokens[i, width:] == PAD).all()
+        assert torch.allclose(att[i, :width, :n], alone_att[0], atol=1e-5)
+        # a different batch: this sentence plus extra padding on the right
+        padded = torch.cat([src[i:i + 1, :n], torch.zeros(1, 5, dtype=torch.long)], dim=1)
+        pair = torch.cat([padded, torch.randint(3, VOCAB, (1, n + 5))])
+        pair_tokens, _ = beam_search(model, pair, torch.tensor([n, n + 5]), 4, 10, SOS, EOS, length_penalty=1.0)
+        assert torch.equal(pair_tokens[0, :width], alone[0])
+
+
+def test_masked_source_positions_get_zero_attention():
+    model = make_model(seed=5)
+    src, lengths = make_batch(seed=6)
+    for tokens, att in (greedy_decode(model, src, lengths, 8, SOS, EOS),
+                        beam_search(model, src, lengths, 3, 8, SOS, EOS)):
+        pad_mask = torch.arange(src.size(1)).unsqueeze(0) >= lengths.unsqueeze(1)
+        assert (att.masked_select(pad_mask.unsqueeze(1).expand_as(att)) == 0).all()
+        live = tokens != PAD
+        assert torch.allclose(att.sum(-1)[live], torch.ones(int(live.sum())), atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_beam_score_at_least_greedy_score(seed):
+    model = make_model(seed=seed)
+    src, lengths = make_batch(seed=seed + 10)
+    for alpha in (0.0, 1.0):
+        g_tokens, _ = greedy_decode(model, src, lengths, 10, SOS, EOS)
+        greedy_score = sequence_scores(model, src, lengths, g_tokens, SOS, EOS, alpha)
+        b_tokens, _, b_score = beam_search(model, src, lengths, 5, 10, SOS, EOS, alpha, return_scores=True)
+        rescored = sequence_scores(model, src, lengths, b_tokens, SOS, EOS, alpha)
+        assert torch.allclose(rescored, b_score, atol=1e-4)
+        assert (b_score >= greedy_score - 1e-5).all()
+
+
+def test_strip_output():
+    assert strip_output(torch.tensor([[5, 6, EOS, 0], [7, 0, 0, 0]]), EOS) == [[5, 6], [7]]
