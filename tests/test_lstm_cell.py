@@ -1,0 +1,191 @@
+"""``ScratchLSTM`` must equal ``nn.LSTM`` (outputs and every gradient); its BPTT must pass gradcheck."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from models.custom_lstm import CustomLSTM
+from models.lstm_cell import LSTMRecurrence, ScratchLSTM
+
+ATOL = 1e-5
+LENGTHS = [3, 7, 1, 5]  # unsorted on purpose; max == T
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors gain nothing from intra-op threads, and on a busy 2-core machine OpenMP barriers make
+    every op wait for a descheduled thread (tests ran 2-3x slower); restore the setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def run_native(ref: nn.LSTM, x, state, lengths):
+    if lengths is None:
+        return ref(x, state)
+    packed = pack_padded_sequence(x, torch.tensor(lengths), batch_first=True, enforce_sorted=False)
+    out, final = ref(packed, state)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+    return out, final
+
+
+def pair(num_layers=1, bidirectional=False, bias=True, seed=0):
+    torch.manual_seed(seed)
+    ref = nn.LSTM(5, 6, num_layers=num_layers, bias=bias, batch_first=True, bidirectional=bidirectional)
+    ours = ScratchLSTM(5, 6, num_layers=num_layers, bias=bias, batch_first=True, bidirectional=bidirectional)
+    ours.load_state_dict(ref.state_dict())
+    return ref, ours
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("with_state", [False, True])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_matches_nn_lstm(num_layers, bidirectional, with_state, with_lengths):
+    ref, ours = pair(num_layers, bidirectional)
+    B, T, D = 4, 7, 2 if bidirectional else 1
+    x = torch.randn(B, T, 5, requires_grad=True)
+    state = None
+    if with_state:
+        state = (torch.randn(num_layers * D, B, 6, requires_grad=True),
+                 torch.randn(num_layers * D, B, 6, requires_grad=True))
+    lengths = LENGTHS if with_lengths else None
+    out_r, (h_r, c_r) = run_native(ref, x, state, lengths)
+    out_o, (h_o, c_o) = ours(x, state, lengths=None if lengths is None else torch.tensor(lengths))
+    assert out_o.shape == out_r.shape and h_o.shape == h_r.shape and c_o.shape == c_r.shape
+    assert ours.output_size == out_o.size(-1)
+    for a, b in ((out_o, out_r), (h_o, h_r), (c_o, c_r)):
+        torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
+    w = [torch.randn_like(t) for t in (out_r, h_r, c_r)]
+    inputs = [x] + (list(state) if with_state else [])
+
+    def loss(o, h, c):
+        return (o * w[0]).sum() + (h * w[1]).sum() + (c * w[2]).sum()
+
+    g_r = torch.autograd.grad(loss(out_r, h_r, c_r), inputs + list(ref.parameters()))
+    g_o = torch.autograd.grad(loss(out_o, h_o, c_o), inputs + list(ours.parameters()))
+    names = ["x"] + (["h0", "c0"] if with_state else []) + [n for n, _ in ours.named_parameters()]
+    for name, a, b in zip(names, g_o, g_r):
+        torch.testing.assert_close(a, b, atol=ATOL, rtol=0, msg=lambda m: f"grad {name}: {m}")
+
+
+def test_time_major_no_bias_and_keys():
+    torch.manual_seed(0)
+    ref = nn.LSTM(5, 6, num_layers=2, bias=False, bidirectional=True)
+    ours = ScratchLSTM(5, 6, num_layers=2, bias=False, bidirectional=True)
+    assert list(ours.state_dict().keys()) == list(ref.state_dict().keys())
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(7, 4, 5)
+    out_r, (h_r, c_r) = ref(x)
+    out_o, (h_o, c_o) = ours(x)
+    for a, b in ((out_o, out_r), (h_o, h_r), (c_o, c_r)):
+        torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("batch_sizes", [None, [3, 3, 2, 2, 1], [3, 2, 1, 0, 0]])
+def test_gradcheck_function(batch_sizes):
+    torch.manual_seed(1)
+    T, B, I, H = 5, 3, 4, 3
+    dt = torch.float64
+    args = (torch.randn(T, B, I, dtype=dt), torch.randn(B, H, dtype=dt), torch.randn(B, H, dtype=dt),
+            0.5 * torch.randn(4 * H, I, dtype=dt), 0.5 * torch.randn(4 * H, H, dtype=dt),
+            torch.randn(4 * H, dtype=dt))
+    args = tuple(a.requires_grad_() for a in args)
+    fn = lambda *a: LSTMRecurrence.apply(*a, batch_sizes)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, args)
+    assert torch.autograd.gradcheck(fn, args[:5] + (None,))
+
+
+def test_padded_steps_do_not_change_state():
+    _, ours = pair(num_layers=2, bidirectional=True)
+    lengths = torch.tensor(LENGTHS)
+    x = torch.randn(4, 7, 5)
+    garbage = x.clone()
+    for b, n in enumerate(LENGTHS):
+        garbage[b, n:] = 1e3 * torch.randn(7 - n, 5)
+    out_a, (h_a, c_a) = ours(x, lengths=lengths)
+    out_b, (h_b, c_b) = ours(garbage, lengths=lengths)
+    for a, b in ((out_a, out_b), (h_a, h_b), (c_a, c_b)):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    for b, n in enumerate(LENGTHS):
+        assert torch.all(out_a[b, n:] == 0)
+    longer = torch.cat([x, torch.randn(4, 3, 5)], dim=1)
+    out_c, (h_c, c_c) = ours(longer, lengths=lengths)
+    torch.testing.assert_close(out_c[:, :7], out_a, atol=0, rtol=0)
+    torch.testing.assert_close(h_c, h_a, atol=0, rtol=0)
+    torch.testing.assert_close(c_c, c_a, atol=0, rtol=0)
+
+
+def test_reset_parameters_range():
+    torch.manual_seed(0)
+    H = 64
+    bound = 1 / math.sqrt(H)
+    for p in ScratchLSTM(3, H, num_layers=2, bidirectional=True).parameters():
+        assert p.abs().max() <= bound
+        assert p.abs().max() > 0.9 * bound
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_custom_lstm_cell_equals_native(bidirectional, with_lengths):
+    torch.manual_seed(0)
+    native = CustomLSTM(5, 6, num_layers=2, bidirectional=bidirectional)
+    cell = CustomLSTM(5, 6, num_layers=2, bidirectional=bidirectional, impl="cell")
+    assert isinstance(cell.lstm, ScratchLSTM)
+    cell.load_state_dict(native.state_dict())
+    native.load_state_dict(cell.state_dict())
+    x = torch.randn(4, 7, 5, requires_grad=True)
+    lengths = torch.tensor(LENGTHS) if with_lengths else None
+    out_n, (h_n, c_n) = native(x, lengths)
+    out_c, (h_c, c_c) = cell(x, lengths)
+    for a, b in ((out_c, out_n), (h_c, h_n), (c_c, c_n)):
+        torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
+    torch.testing.assert_close(cell.final_hidden(h_c), native.final_hidden(h_n), atol=ATOL, rtol=0)
+    w = torch.randn_like(out_n)
+    g_n = torch.autograd.grad((out_n * w).sum() + h_n.sum(), [x] + list(native.parameters()))
+    g_c = torch.autograd.grad((out_c * w).sum() + h_c.sum(), [x] + list(cell.parameters()))
+    for a, b in zip(g_c, g_n):
+        torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
+
+
+def test_custom_lstm_rejects_unknown_impl():
+    with pytest.raises(ValueError):
+        CustomLSTM(5, 6, impl="cudnn")
+
+
+@pytest.mark.parametrize("impl", ["native", "cell"])
+def test_bf16_autocast_runs_in_float32(impl):
+    torch.manual_seed(0)
+    model = CustomLSTM(5, 6, num_layers=2, bidirectional=True, impl=impl)
+    x = torch.randn(4, 7, 5)
+    lengths = torch.tensor(LENGTHS)
+    expected, _ = model(x, lengths)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, (h_n, c_n) = model(x.bfloat16(), lengths)
+        out.sum().backward()
+    assert out.dtype == h_n.dtype == c_n.dtype == torch.float32
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())
+    torch.testing.assert_close(out, expected, atol=2e-2, rtol=0)
+
+
+def test_scratch_lstm_bf16_autocast_directly():
+    _, ours = pair()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, (h, c) = ours(torch.randn(4, 7, 5), lengths=torch.tensor(LENGTHS))
+    assert out.dtype == h.dtype == c.dtype == torch.float32
+
+
+def test_dropout_between_layers_only_in_training():
+    torch.manual_seed(0)
+    ours = ScratchLSTM(5, 6, num_layers=2, dropout=0.5, batch_first=True)
+    x = torch.randn(4, 7, 5)
+    ours.eval()
+    torch.testing.assert_close(ours(x)[0], ours(x)[0])
+    a = ours(x)[0]
+    ours.train()
+    assert not torch.allclose(a, ours(x)[0])
