@@ -349,6 +349,12 @@ class TextDataModule(L.LightningDataModule):
         self.load()
         return [reference_text(self.tokenizers[1], t) for t in self.splits[split].targets]
 
+    def summary(self) -> dict[str, int]:
+        """Split sizes and vocabulary sizes (main.py logs them as data/...)."""
+        self.load()
+        sizes = {f"{split}_samples": len(ds) for split, ds in self.datasets.items()}
+        return {**sizes, "src_vocab": self.src_vocab_size, "tgt_vocab": self.tgt_vocab_size}
+
     # --- Lightning hooks ----------------------------------------------------------------------------
     def setup(self, stage: Optional[str] = None) -> None:
         self.load()
