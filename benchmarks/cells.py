@@ -1,0 +1,109 @@
+"""Times forward+backward of ``out.sum()`` for nn.RNN vs models.rnn_cell.RNN and nn.LSTM vs ScratchLSTM (plus a
+naive autograd Python-loop LSTM) on CPU with 2 threads; candidates are interleaved, median after warm-up.
+Run: ``python benchmarks/cells.py`` (add ``--quick`` for fewer repeats); prints a markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from models.lstm_cell import ScratchLSTM  # noqa: E402
+from models.rnn_cell import RNN  # noqa: E402
+
+SHAPES = [(32, 96, 7, 128), (128, 50, 256, 512)]  # (B, T, I, H)
+
+
+class NaiveLSTM(nn.Module):
+    """Reference point: the obvious per-step autograd loop (what the hand-written BPTT replaces)."""
+
+    def __init__(self, ref: nn.LSTM) -> None:
+        super().__init__()
+        self.ref = ref
+
+    def forward(self, x: Tensor) -> Tensor:  # batch-first (B, T, I)
+        r = self.ref
+        h = x.new_zeros(x.size(0), r.hidden_size)
+        c = torch.zeros_like(h)
+        outs = []
+        for t in range(x.size(1)):
+            gates = nn.functional.linear(x[:, t], r.weight_ih_l0, r.bias_ih_l0) + \
+                nn.functional.linear(h, r.weight_hh_l0, r.bias_hh_l0)
+            i, f, g, o = gates.chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outs.append(h)
+        return torch.stack(outs, 1)
+
+
+def step(module: nn.Module, x: Tensor) -> tuple[float, float]:
+    """One forward+backward of out.sum(); returns (forward seconds, total seconds)."""
+    module.zero_grad(set_to_none=True)
+    x.grad = None
+    t0 = time.perf_counter()
+    out = module(x)
+    out = out[0] if isinstance(out, tuple) else out
+    t1 = time.perf_counter()
+    out.sum().backward()
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t0
+
+
+def bench_shape(B: int, T: int, I: int, H: int, warmup: int, repeats: int, naive: bool) -> list[tuple]:
+    torch.manual_seed(0)
+    nn_rnn = nn.RNN(I, H, batch_first=True)
+    our_rnn = RNN(I, H, batch_first=True)
+    our_rnn.load_state_dict(nn_rnn.state_dict())
+    nn_lstm = nn.LSTM(I, H, batch_first=True)
+    our_lstm = ScratchLSTM(I, H, batch_first=True)
+    our_lstm.load_state_dict(nn_lstm.state_dict())
+    cands: list[tuple[str, nn.Module, str]] = [
+        ("nn.RNN", nn_rnn, "nn.RNN"), ("rnn_cell.RNN", our_rnn, "nn.RNN"),
+        ("nn.LSTM", nn_lstm, "nn.LSTM"), ("ScratchLSTM", our_lstm, "nn.LSTM"),
+    ]
+    if naive:
+        cands.append(("naive loop LSTM", NaiveLSTM(nn_lstm), "nn.LSTM"))
+    x = torch.randn(B, T, I, requires_grad=True)
+    fwd: dict[str, list[float]] = {c[0]: [] for c in cands}
+    tot: dict[str, list[float]] = {c[0]: [] for c in cands}
+    for r in range(warmup + repeats):
+        for name, module, _ in cands:  # interleaved so load drift hits every candidate alike
+            f, t = step(module, x)
+            if r >= warmup:
+                fwd[name].append(f)
+                tot[name].append(t)
+    med = {n: statistics.median(v) for n, v in tot.items()}
+    rows = []
+    for name, _, native in cands:
+        rows.append((f"B={B} T={T} I={I} H={H}", name, 1e3 * statistics.median(fwd[name]), 1e3 * med[name],
+                     med[name] / med[native]))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 warm-up + 3 repeats instead of 2 + 7")
+    parser.add_argument("--no-naive", action="store_true", help="skip the (slow) naive loop LSTM")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    warmup, repeats = (1, 3) if args.quick else (2, 7)
+    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, threads={args.threads}, "
+          f"warm-up {warmup}, median of {repeats}\n")
+    print("| shape | module | fwd ms | fwd+bwd ms | ratio to native |")
+    print("|---|---|---:|---:|---:|")
+    for shape in SHAPES:
+        for s, name, f, t, ratio in bench_shape(*shape, warmup, repeats, naive=not args.no_naive):
+            print(f"| {s} | {name} | {f:.1f} | {t:.1f} | {ratio:.2f}x |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
