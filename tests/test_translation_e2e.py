@@ -1,0 +1,134 @@
+"""TranslationTask end to end: Lightning fit/test on the dates task, checkpoint -> translate_file, main.py."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from config import Config
+from data.make_dates_dataset import generate_pairs
+from models.tasks.translation import TranslationTask, build_translation_task, translate_file
+from utils.errors import UserInputError
+from utils.text_data import TextDataModule
+
+REPO = Path(__file__).resolve().parent.parent
+MULTI30K = REPO.parent / "shared" / "data" / "multi30k"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small dates model trained for a few epochs with Lightning; yields (task, datamodule, ckpt, tmp)."""
+    tmp = tmp_path_factory.mktemp("dates")
+    data = tmp / "dates.tsv"
+    data.write_text("".join(f"{s}\t{t}\n" for s, t in generate_pairs(1500, seed=5)), encoding="utf-8")
+    config = Config(task="seq2seq", data_path=str(data), emb_size=32, hidden_size=64, bidirectional=True,
+                    attention="bahdanau", rnn_type="gru", batch_size=32, lr=3e-3, beam_size=3, max_len=14,
+                    epochs=6, seed=0, label_smoothing=0.1)
+    L.seed_everything(0, verbose=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    datamodule = TextDataModule(config)
+    datamodule.load()
+    task = build_translation_task(config, datamodule)
+    checkpoint = ModelCheckpoint(dirpath=tmp, filename="best", monitor=task.monitor, mode=task.monitor_mode)
+    trainer = L.Trainer(max_epochs=config.epochs, accelerator="cpu", devices=1, logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[checkpoint],
+                        gradient_clip_val=1.0)
+    trainer.fit(task, datamodule=datamodule)
+    val = trainer.validate(task, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
+    test = trainer.test(task, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
+    torch.set_num_threads(threads)
+    return task, datamodule, Path(checkpoint.best_model_path), tmp, {**val, **test}
+
+
+def test_metrics_logged_and_model_learns(trained):
+    _, _, _, _, metrics = trained
+    for stage in ("val", "test"):
+        for name in ("loss", "ppl", "bleu", "chrf", "exact_match"):
+            assert f"{stage}/{name}" in metrics
+    assert metrics["test/exact_match"] > 0.5, metrics
+    assert metrics["val/ppl"] < 2.0
+
+
+def test_checkpoint_is_weights_only_and_translates(trained, tmp_path):
+    task, datamodule, ckpt, _, _ = trained
+    stored = torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert isinstance(stored["hyper_parameters"]["src_tokenizer"], str)
+    sources = datamodule.splits["test"].sources[:20]
+    (tmp_path / "in.txt").write_text("\n".join(sources[:10]) + "\n\n" + "\n".join(sources[10:]) + "\n")
+    assert translate_file(str(ckpt), str(tmp_path / "in.txt"), str(tmp_path / "out.txt"), 3, 14) == 21
+    lines = (tmp_path / "out.txt").read_text().splitlines()
+    assert len(lines) == 21 and lines[10] == ""
+    reloaded = TranslationTask.load_from_checkpoint(ckpt, map_location="cpu")
+    expected, _ = reloaded.translate(sources, beam_size=3, max_len=14)
+    assert lines[:10] + lines[11:] == expected
+    references = datamodule.references("test")[:20]
+    assert sum(h == r for h, r in zip(expected, references)) >= 10
+
+
+def test_translate_file_errors(trained, tmp_path):
+    _, _, ckpt, _, _ = trained
+    with pytest.raises(UserInputError, match="not found"):
+        translate_file(str(tmp_path / "missing.ckpt"), str(tmp_path / "x.txt"), None, 1, 5)
+    with pytest.raises(UserInputError, match="x.txt"):
+        translate_file(str(ckpt), str(tmp_path / "x.txt"), None, 1, 5)
+    bad = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"config": {}}}, bad)
+    with pytest.raises(UserInputError, match="not a --task seq2seq checkpoint"):
+        translate_file(str(bad), str(ckpt), None, 1, 5)
+
+
+def test_write_artifacts(trained, tmp_path):
+    task, datamodule, _, _, _ = trained
+    images = task.write_artifacts(tmp_path, datamodule)
+    hypotheses = (tmp_path / "hypotheses.txt").read_text().splitlines()
+    assert len(hypotheses) == len(datamodule.splits["test"])
+    assert len(images) == 3 and all(p.suffix == ".png" and p.stat().st_size > 1000 for p in images.values())
+
+
+@pytest.mark.skipif(not MULTI30K.is_dir(), reason=f"Multi30k not found at {MULTI30K}")
+def test_main_seq2seq_on_multi30k_subset(tmp_path):
+    """``python main.py --task seq2seq`` on the first 2000 Multi30k training pairs, 1 epoch, then translate."""
+    for split, n in (("train", 2000), ("val", 200), ("test_2016_flickr", 200)):
+        for lang in ("de", "en"):
+            lines = (MULTI30K / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()[:n]
+            (tmp_path / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "main.py", "--task", "seq2seq", "--data_path", str(tmp_path / "train"),
+               "--src_lang", "de", "--tgt_lang", "en", "--val_path", str(tmp_path / "val"),
+               "--test_path", str(tmp_path / "test_2016_flickr"), "--epochs", "1", "--emb_size", "64",
+               "--hidden_size", "64", "--batch_size", "64", "--beam_size", "3", "--max_len", "30",
+               "--logger", "none", "--accelerator", "cpu", "--output_dir", str(run_dir)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for name in ("loss", "ppl", "bleu", "chrf", "exact_match"):
+        assert f"test/{name}" in metrics and f"val/{name}" in metrics
+    hypotheses = (run_dir / "hypotheses.txt").read_text(encoding="utf-8").splitlines()
+    assert len(hypotheses) == 200
+    assert list(run_dir.glob("attention_*.png"))
+    ckpt = run_dir / "best.ckpt"
+    assert ckpt.is_file()
+    result = subprocess.run([sys.executable, "main.py", "translate", "--ckpt", str(ckpt), "--input",
+                             str(tmp_path / "test_2016_flickr.de"), "--output", str(tmp_path / "out.en"),
+                             "--beam_size", "2"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len((tmp_path / "out.en").read_text(encoding="utf-8").splitlines()) == 200
+    bad = subprocess.run([sys.executable, "main.py", "--task", "seq2seq", "--data_path", str(tmp_path / "nope"),
+                          "--src_lang", "de", "--tgt_lang", "en", "--logger", "none"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nope.de" in bad.stderr
