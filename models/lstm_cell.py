@@ -174,7 +174,7 @@ class LSTMRecurrence(torch.autograd.Function):
             if ctx.needs_input_grad[0]:
                 grad_x = torch.mm(d2, w_ih).view(steps, batch, n_in)
             if ctx.needs_input_grad[3]:
-                grad_w_ih = _ifgo(torch.mm(d2.t(), x.view(-1, n_in)))
+                grad_w_ih = _ifgo(torch.mm(x.view(-1, n_in).t(), d2).t())  # (x^T d)^T: far faster for small I
             if ctx.needs_input_grad[4]:
                 grad_w_hh = _ifgo(torch.mm(d2.t(), hs[:steps].view(-1, hidden)))  # one (4H, T*B) x (T*B, H) matmul
             if ctx.has_bias and ctx.needs_input_grad[5]:

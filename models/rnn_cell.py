@@ -165,7 +165,7 @@ class RNNRecurrence(torch.autograd.Function):
             if ctx.needs_input_grad[0]:
                 grad_x = torch.mm(d2, w_ih).view(steps, batch, n_in)
             if ctx.needs_input_grad[2]:
-                grad_w_ih = torch.mm(d2.t(), x.view(-1, n_in))
+                grad_w_ih = torch.mm(x.view(-1, n_in).t(), d2).t()  # (x^T d)^T: far faster for small I
             if ctx.needs_input_grad[3]:
                 # sum_t dpre_t^T h_{t-1} as ONE (H, T*B) x (T*B, H) matmul
                 grad_w_hh = torch.mm(d2.t(), hs[:steps].view(-1, hidden))
