@@ -60,8 +60,8 @@ def beam_search(model: Any, src: Tensor, src_lengths: Optional[Tensor], beam_siz
     ``eos`` leaves the beam (its slot is refilled next step) and is scored with the GNMT length penalty
     ``logp / ((5 + len) / 6) ** length_penalty`` (len counts ``eos``); the best finished hypothesis per
     sentence is kept. A sentence is done when no alive hypothesis can still beat it (its score can only
-    fall, and for alpha >= 0 the best it could reach is ``logp / lp(max_len)``); at ``max_len`` the alive
-    hypotheses are scored as they are. With ``beam_size=1`` this is exactly greedy decoding.
+    fall, and for alpha >= 0 the best it could reach is ``logp / lp(max_len)``) and is then dropped from
+    the batch; at ``max_len`` the alive hypotheses are scored as they are. With ``beam_size=1`` this is exactly greedy decoding.
 
     Returns ``(tokens, attention)`` of the best hypothesis per sentence, plus its score with ``return_scores``.
     """
@@ -86,19 +86,20 @@ def beam_search(model: Any, src: Tensor, src_lengths: Optional[Tensor], beam_siz
     best_tokens = torch.full((batch, max_len), pad, dtype=torch.long, device=device)
     best_attention = memory.values.new_zeros(batch, max_len, source_len)
     best_lengths = torch.zeros(batch, dtype=torch.long, device=device)
-    done = torch.zeros(batch, dtype=torch.bool, device=device)
-    batch_index = torch.arange(batch, device=device)
 
+    active = torch.arange(batch, device=device)  # original sentence id of each still-decoding sentence
     for step in range(max_len):
         length = step + 1
+        n_active = active.numel()
+        rows = n_active * k
         logits, state, weights = model.decode_step(prev, state, memory)
         if weights is None:
             weights = memory.values.new_zeros(rows, source_len)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         vocab = log_probs.size(-1)
-        candidates = (alive_scores.view(rows, 1) + log_probs).view(batch, k * vocab)
+        candidates = (alive_scores.view(rows, 1) + log_probs).view(n_active, k * vocab)
         top_scores, top_index = candidates.topk(k, dim=1)
-        origin = (torch.div(top_index, vocab, rounding_mode="floor") + offsets).view(-1)
+        origin = (torch.div(top_index, vocab, rounding_mode="floor") + offsets[:n_active]).view(-1)
         token = top_index % vocab
         alive_tokens = torch.cat([alive_tokens.index_select(0, origin), token.view(rows, 1)], dim=1)
         alive_attention = torch.cat([alive_attention.index_select(0, origin),
@@ -109,13 +110,14 @@ def beam_search(model: Any, src: Tensor, src_lengths: Optional[Tensor], beam_siz
         final = torch.ones_like(is_eos) if length == max_len else is_eos
         normalised = (top_scores / gnmt_length_penalty(length, length_penalty)).masked_fill(~final, neg_inf)
         candidate_best, candidate_beam = normalised.max(dim=1)
-        improve = (candidate_best > best_scores) & ~done
+        improve = candidate_best > best_scores[active]
         if bool(improve.any()):
-            chosen = batch_index * k + candidate_beam
-            best_tokens[improve, :length] = alive_tokens.index_select(0, chosen)[improve]
-            best_attention[improve, :length] = alive_attention.index_select(0, chosen)[improve]
-            best_lengths = torch.where(improve, torch.full_like(best_lengths, length), best_lengths)
-            best_scores = torch.where(improve, candidate_best, best_scores)
+            chosen = (torch.arange(n_active, device=device) * k + candidate_beam)[improve]
+            targets = active[improve]
+            best_tokens[targets, :length] = alive_tokens.index_select(0, chosen)
+            best_attention[targets, :length] = alive_attention.index_select(0, chosen)
+            best_lengths[targets] = length
+            best_scores[targets] = candidate_best[improve]
 
         alive_scores = top_scores.masked_fill(is_eos, neg_inf)
         if length == max_len:
@@ -124,10 +126,18 @@ def beam_search(model: Any, src: Tensor, src_lengths: Optional[Tensor], beam_siz
         reachable_penalty = max(gnmt_length_penalty(length + 1, length_penalty),
                                 gnmt_length_penalty(max_len, length_penalty))
         bound = alive_scores.max(dim=1).values / reachable_penalty
-        done = done | (best_scores >= bound)
+        done = best_scores[active] >= bound
         if bool(done.all()):
             break
         prev = token.view(rows)
+        if bool(done.any()):  # drop finished sentences so the remaining steps only compute live ones
+            keep = (~done).nonzero().squeeze(1)
+            keep_rows = (keep.unsqueeze(1) * k + torch.arange(k, device=device)).view(-1)
+            active, alive_scores = active.index_select(0, keep), alive_scores.index_select(0, keep)
+            alive_tokens = alive_tokens.index_select(0, keep_rows)
+            alive_attention = alive_attention.index_select(0, keep_rows)
+            state, memory = state.index_select(keep_rows), memory.index_select(keep_rows)
+            prev = prev.index_select(0, keep_rows)
 
     width = int(best_lengths.max().item()) if batch else 0
     tokens, attention = best_tokens[:, :width], best_attention[:, :width]
