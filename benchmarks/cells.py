@@ -90,18 +90,22 @@ def bench_shape(B: int, T: int, I: int, H: int, warmup: int, repeats: int, naive
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 warm-up + 3 repeats instead of 2 + 7")
-    parser.add_argument("--no-naive", action="store_true", help="skip the (slow) naive loop LSTM")
+    parser.add_argument("--quick", action="store_true", help="1 warm-up + 3 repeats instead of 2 + 5")
+    parser.add_argument("--shape", choices=["small", "large", "all"], default="all")
+    parser.add_argument("--naive", choices=["small", "all", "none"], default="small",
+                        help="where to time the naive loop LSTM (~8 s per fwd+bwd at the large shape)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    warmup, repeats = (1, 3) if args.quick else (2, 7)
+    warmup, repeats = (1, 3) if args.quick else (2, 5)
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, threads={args.threads}, "
           f"warm-up {warmup}, median of {repeats}\n")
     print("| shape | module | fwd ms | fwd+bwd ms | ratio to native |")
     print("|---|---|---:|---:|---:|")
-    for shape in SHAPES:
-        for s, name, f, t, ratio in bench_shape(*shape, warmup, repeats, naive=not args.no_naive):
+    shapes = {"small": SHAPES[:1], "large": SHAPES[1:], "all": SHAPES}[args.shape]
+    for shape in shapes:
+        naive = args.naive == "all" or (args.naive == "small" and shape == SHAPES[0])
+        for s, name, f, t, ratio in bench_shape(*shape, warmup, repeats, naive=naive):
             print(f"| {s} | {name} | {f:.1f} | {t:.1f} | {ratio:.2f}x |", flush=True)
 
 

@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from models.rnn_cell import SortedBatch, autocast_fp32_needed, reverse_padded
@@ -111,6 +112,7 @@ class LSTMRecurrence(torch.autograd.Function):
         return hs[1:], h_n, c_n
 
     @staticmethod
+    @once_differentiable  # the backward is hand-written, not itself differentiable
     def backward(ctx, grad_out: Tensor, grad_hn: Tensor, grad_cn: Tensor):
         x, w_ih, w_hh, gates, hs, cs, tc = ctx.saved_tensors  # weights in internal (o, i, f, g) order
         with torch.autocast("cpu", enabled=False):

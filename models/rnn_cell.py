@@ -21,6 +21,7 @@ from typing import Optional, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 
@@ -132,6 +133,7 @@ class RNNRecurrence(torch.autograd.Function):
         return hs[1:], h_n
 
     @staticmethod
+    @once_differentiable  # the backward is hand-written, not itself differentiable
     def backward(ctx, grad_out: Tensor, grad_hn: Tensor):
         x, w_ih, w_hh, hs = ctx.saved_tensors
         with torch.autocast("cpu", enabled=False):
@@ -142,7 +144,7 @@ class RNNRecurrence(torch.autograd.Function):
             out = hs[1:]
             # derivative of the activation at every step, in one vectorised op
             deriv = (out > 0).to(out.dtype) if ctx.relu else torch.addcmul(torch.ones_like(out), out, out, value=-1)
-            dpre = x.new_zeros(steps, batch, hidden) if ctx.batch_sizes is not None else x.new_empty(steps, batch, hidden)
+            dpre = (x.new_zeros if ctx.batch_sizes is not None else x.new_empty)(steps, batch, hidden)
             dh = grad_hn.clone()  # running dL/dh for every row; rows not yet (or no longer) active keep theirs
             first = True
             for t in range(steps - 1, -1, -1):
