@@ -22,6 +22,28 @@ from torch.nn import functional as F
 from models.rnn_cell import SortedBatch, autocast_fp32_needed, reverse_padded
 
 
+# Per-step elementwise ops are too small (B*H elements) to pay for an OpenMP barrier: on a loaded 2-core
+# machine every barrier can wait for a descheduled thread. So the loops give all intra-op threads to the
+# per-step matmul and one thread to the per-step elementwise ops. Set False to leave threads alone.
+SERIAL_ELEMENTWISE = True
+
+
+class _Threads:
+    """Switches the intra-op thread count between the per-step matmul and the per-step elementwise ops."""
+
+    def __init__(self) -> None:
+        self.n = torch.get_num_threads()
+        self.on = SERIAL_ELEMENTWISE and self.n > 1
+
+    def matmul(self) -> None:
+        if self.on:
+            torch.set_num_threads(self.n)
+
+    def elementwise(self) -> None:
+        if self.on:
+            torch.set_num_threads(1)
+
+
 def _ofig(w: Tensor) -> Tensor:
     """PyTorch's gate blocks (i, f, g, o) -> internal (o, i, f, g): the three sigmoid gates become one
     contiguous block (one sigmoid per step) and the three dc-multiplied gates (i, f, g) another."""
@@ -72,34 +94,42 @@ class LSTMRecurrence(torch.autograd.Function):
             hl, cl, tl = hs.unbind(0), cs.unbind(0), tc.unbind(0)
             h_n, c_n = (h0.clone(), c0.clone()) if masked else (None, None)
             prev_bs = batch
-            for t in range(steps):
-                if not masked:
-                    gl[t].addmm_(hl[t], w_t)
-                    sig[t].sigmoid_()
-                    gg[t].tanh_()
-                    torch.mul(fl[t], cl[t], out=cl[t + 1])
-                    cl[t + 1].addcmul_(il[t], gg[t])
-                    torch.tanh(cl[t + 1], out=tl[t])
-                    torch.mul(ol[t], tl[t], out=hl[t + 1])
-                    continue
-                bs = batch_sizes[t]
-                if bs < prev_bs:  # rows [bs:prev_bs] ended at step t - 1
-                    h_n[bs:prev_bs] = hs[t, bs:prev_bs]
-                    c_n[bs:prev_bs] = cs[t, bs:prev_bs]
-                if bs < batch:
-                    hs[t + 1, bs:].zero_()
-                    cs[t + 1, bs:].zero_()
-                prev_bs = bs
-                if bs == 0:
-                    continue
-                gt, ct = gates[t, :bs], cs[t + 1, :bs]
-                gt.addmm_(hs[t, :bs], w_t)
-                gt[:, :h3].sigmoid_()
-                gt[:, h3:].tanh_()
-                torch.mul(gt[:, 2 * h1:h3], cs[t, :bs], out=ct)
-                ct.addcmul_(gt[:, h1:2 * h1], gt[:, h3:])
-                torch.tanh(ct, out=tc[t, :bs])
-                torch.mul(gt[:, :h1], tc[t, :bs], out=hs[t + 1, :bs])
+            threads = _Threads()
+            try:
+                for t in range(steps):
+                    if not masked:
+                        threads.matmul()
+                        gl[t].addmm_(hl[t], w_t)
+                        threads.elementwise()
+                        sig[t].sigmoid_()
+                        gg[t].tanh_()
+                        torch.mul(fl[t], cl[t], out=cl[t + 1])
+                        cl[t + 1].addcmul_(il[t], gg[t])
+                        torch.tanh(cl[t + 1], out=tl[t])
+                        torch.mul(ol[t], tl[t], out=hl[t + 1])
+                        continue
+                    bs = batch_sizes[t]
+                    if bs < prev_bs:  # rows [bs:prev_bs] ended at step t - 1
+                        h_n[bs:prev_bs] = hs[t, bs:prev_bs]
+                        c_n[bs:prev_bs] = cs[t, bs:prev_bs]
+                    if bs < batch:
+                        hs[t + 1, bs:].zero_()
+                        cs[t + 1, bs:].zero_()
+                    prev_bs = bs
+                    if bs == 0:
+                        continue
+                    gt, ct = gates[t, :bs], cs[t + 1, :bs]
+                    threads.matmul()
+                    gt.addmm_(hs[t, :bs], w_t)
+                    threads.elementwise()
+                    gt[:, :h3].sigmoid_()
+                    gt[:, h3:].tanh_()
+                    torch.mul(gt[:, 2 * h1:h3], cs[t, :bs], out=ct)
+                    ct.addcmul_(gt[:, h1:2 * h1], gt[:, h3:])
+                    torch.tanh(ct, out=tc[t, :bs])
+                    torch.mul(gt[:, :h1], tc[t, :bs], out=hs[t + 1, :bs])
+            finally:
+                threads.matmul()
             if masked:
                 if prev_bs:
                     h_n[:prev_bs] = hs[steps, :prev_bs]
@@ -143,34 +173,40 @@ class LSTMRecurrence(torch.autograd.Function):
             d3 = dpre[..., h1:].view(steps, batch, 3, hidden).unbind(0)
             mol, dol = mo.unbind(0), dpre[..., :h1].unbind(0)
             first = True
-            for t in range(steps - 1, -1, -1):
-                bs = bsz[t]
-                if bs == 0:
-                    continue
-                full = bs == batch
-                dh_t = dh if full else dh[:bs]
-                dc_t = dc if full else dc[:bs]
-                if first:
-                    dh_t.add_(gl[t] if full else gl[t][:bs])
-                    first = False
-                if full:
-                    dc_t.addcmul_(dh_t, kl[t])
-                    torch.mul(m3[t], dcu, out=d3[t])
-                    torch.mul(dh_t, mol[t], out=dol[t])
-                    dc_t.mul_(fl[t])
-                    d_t = dl[t]
-                else:
-                    dc_t.addcmul_(dh_t, kl[t][:bs])
-                    torch.mul(m3[t][:bs], dcu[:bs], out=d3[t][:bs])
-                    torch.mul(dh_t, mol[t][:bs], out=dol[t][:bs])
-                    dc_t.mul_(fl[t][:bs])
-                    d_t = dl[t][:bs]
-                if t > 0:  # dh_{t-1} = g_{t-1} + dpre_t W_hh in one addmm
-                    torch.addmm(gl[t - 1] if full else gl[t - 1][:bs], d_t, w_hh, out=dh_t)
-                    if bsz[t - 1] > bs:
-                        dh[bs:bsz[t - 1]].add_(g[t - 1, bs:bsz[t - 1]])
-                else:
-                    torch.mm(d_t, w_hh, out=dh_t)
+            threads = _Threads()
+            try:
+                for t in range(steps - 1, -1, -1):
+                    bs = bsz[t]
+                    if bs == 0:
+                        continue
+                    threads.elementwise()
+                    full = bs == batch
+                    dh_t = dh if full else dh[:bs]
+                    dc_t = dc if full else dc[:bs]
+                    if first:
+                        dh_t.add_(gl[t] if full else gl[t][:bs])
+                        first = False
+                    if full:
+                        dc_t.addcmul_(dh_t, kl[t])
+                        torch.mul(m3[t], dcu, out=d3[t])
+                        torch.mul(dh_t, mol[t], out=dol[t])
+                        dc_t.mul_(fl[t])
+                        d_t = dl[t]
+                    else:
+                        dc_t.addcmul_(dh_t, kl[t][:bs])
+                        torch.mul(m3[t][:bs], dcu[:bs], out=d3[t][:bs])
+                        torch.mul(dh_t, mol[t][:bs], out=dol[t][:bs])
+                        dc_t.mul_(fl[t][:bs])
+                        d_t = dl[t][:bs]
+                    threads.matmul()
+                    if t > 0:  # dh_{t-1} = g_{t-1} + dpre_t W_hh in one addmm
+                        torch.addmm(gl[t - 1] if full else gl[t - 1][:bs], d_t, w_hh, out=dh_t)
+                        if bsz[t - 1] > bs:
+                            dh[bs:bsz[t - 1]].add_(g[t - 1, bs:bsz[t - 1]])
+                    else:
+                        torch.mm(d_t, w_hh, out=dh_t)
+            finally:
+                threads.matmul()
             d2 = dpre.view(-1, 4 * hidden)
             grad_x = grad_w_ih = grad_w_hh = grad_b = None
             if ctx.needs_input_grad[0]:

@@ -189,3 +189,27 @@ def test_dropout_between_layers_only_in_training():
     a = ours(x)[0]
     ours.train()
     assert not torch.allclose(a, ours(x)[0])
+
+
+def test_thread_count_restored_and_results_unchanged():
+    """The loops switch intra-op threads per step; the caller's setting must survive, results must not move."""
+    from models import lstm_cell
+
+    _, ours = pair(num_layers=2, bidirectional=True)
+    x = torch.randn(4, 7, 5, requires_grad=True)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        out_a = ours(x, lengths=torch.tensor(LENGTHS))[0]
+        out_a.sum().backward()
+        assert torch.get_num_threads() == 2
+        grad_a = x.grad.clone()
+        x.grad = None
+        lstm_cell.SERIAL_ELEMENTWISE = False
+        out_b = ours(x, lengths=torch.tensor(LENGTHS))[0]
+        out_b.sum().backward()
+    finally:
+        lstm_cell.SERIAL_ELEMENTWISE = True
+        torch.set_num_threads(before)
+    torch.testing.assert_close(out_a, out_b, atol=ATOL, rtol=0)
+    torch.testing.assert_close(grad_a, x.grad, atol=ATOL, rtol=0)
