@@ -33,6 +33,9 @@ def build_model(config: "Config", spec: "SeriesSpec") -> nn.Module:
     builder: Callable[["Config", "SeriesSpec"], nn.Module] = getattr(importlib.import_module(module_name),
                                                                      function_name)
     model = builder(config, spec)
+    if config.linear_skip and not spec.is_classification:
+        from models.linear_skip import LinearSkip
+        model = LinearSkip(model, spec)
     if config.revin and not spec.is_classification:
         from models.revin import RevIN
         model = RevIN(model, spec)
