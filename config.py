@@ -53,8 +53,8 @@ class Config:
     bidirectional: bool = _opt(False, "bidirectional encoder")
     attention: Literal["bahdanau", "dot", "general", "concat", "none"] = _opt(
         "bahdanau", "attention score for lstm_attention and seq2seq")
-    revin: bool = _opt(False, "reversible instance normalisation of each input window (forecasting)")
-    linear_skip: bool = _opt(False, "add a linear map from each target's input window to its forecast")
+    revin: bool = _opt(True, "reversible instance normalisation of each input window (forecasting)")
+    linear_skip: bool = _opt(True, "add a linear map from each target's input window to its forecast")
     # --- training -----------------------------------------------------------------------------
     epochs: int = _opt(20, "maximum training epochs")
     batch_size: int = _opt(32, "batch size per device")
