@@ -1,0 +1,97 @@
+"""ETTh1 under the Informer protocol: our recurrent models next to the published figures.
+
+12/4/4-month split by rows (``--split ett_h``), StandardScaler fitted on the train rows, MSE/MAE on
+scaled values over every test window (stride 1). Each cell is a real ``python main.py`` run; the table
+gives mean ± std over ``--seeds`` and the ratio to the published figure (< 1 = we are better).
+
+    python benchmarks/ett.py --quick                     # minutes: S and M, horizon 24, 1 seed
+    python benchmarks/ett.py                             # the full sweep (hours on a 2-core CPU)
+    python benchmarks/ett.py --models lstm_attention --settings M --horizons 96 --seq_len 96 --seeds 1,2,3
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ETT = ROOT.parent / "shared" / "data" / "ett" / "ETTh1.csv"
+
+# Informer (Zhou et al., AAAI 2021), official repository's updated tables: LSTMa, input 96 for h <= 48 else longer.
+LSTMA = {
+    "S": {24: (0.114, 0.272), 48: (0.193, 0.358), 168: (0.236, 0.392), 336: (0.590, 0.698), 720: (0.683, 0.768)},
+    "M": {24: (0.650, 0.624), 48: (0.702, 0.675), 168: (1.212, 0.867), 336: (1.424, 0.994), 720: (1.960, 1.322)},
+}
+# SegRNN (Lin et al., 2023), input 96, setting M.
+SEGRNN = {96: (0.368, 0.395), 192: (0.408, 0.419), 336: (0.444, 0.440), 720: (0.446, 0.457)}
+
+
+def run_once(model: str, setting: str, horizon: int, seq_len: int, seed: int, extra: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, str(ROOT / "main.py"), "--model", model, "--data_path", str(ETT),
+                   "--features", setting, "--target", "OT", "--seq_len", str(seq_len), "--horizon", str(horizon),
+                   "--split", "ett_h", "--seed", str(seed), "--logger", "none", "--output_dir", tmp, *extra]
+        started = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+        metrics = json.loads((Path(tmp) / "metrics.json").read_text())
+        metrics["wall_seconds"] = time.perf_counter() - started
+        return metrics
+
+
+def reference(setting: str, horizon: int) -> tuple[str, tuple[float, float] | None]:
+    if setting == "M" and horizon in SEGRNN:
+        return "SegRNN", SEGRNN[horizon]
+    if horizon in LSTMA[setting]:
+        return "LSTMa", LSTMA[setting][horizon]
+    return "-", None
+
+
+def fmt(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="lstm_attention,lstm,gru,rnn,seq2seq")
+    parser.add_argument("--settings", default="S,M")
+    parser.add_argument("--horizons", default="24,48,168,336,720")
+    parser.add_argument("--seq_len", type=int, default=96)
+    parser.add_argument("--seeds", default="1")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="horizon 24 only, at most 6 epochs")
+    parser.add_argument("--extra", default="", help="more main.py flags, e.g. '--revin false' for an ablation")
+    args = parser.parse_args()
+    if not ETT.exists():
+        sys.exit(f"{ETT} not found (the shared datasets live beside the project root)")
+    horizons = [24] if args.quick else [int(h) for h in args.horizons.split(",")]
+    epochs = min(args.epochs, 6) if args.quick else args.epochs
+    extra = ["--epochs", str(epochs), "--patience", "3", *args.extra.split()]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    print(f"ETTh1, input {args.seq_len}, epochs <= {epochs}, seeds {seeds}, flags {' '.join(extra)}\n")
+    print("| setting | horizon | model | MSE | MAE | reference | ref MSE / MAE | MSE ratio | train s/run |")
+    print("|---|---:|---|---:|---:|---|---:|---:|---:|")
+    for setting in args.settings.split(","):
+        for horizon in horizons:
+            for model in args.models.split(","):
+                runs = [run_once(model, setting, horizon, args.seq_len, seed, extra) for seed in seeds]
+                mse = [r["test/mse"] for r in runs]
+                mae = [r["test/mae"] for r in runs]
+                name, ref = reference(setting, horizon)
+                ratio = f"{statistics.mean(mse) / ref[0]:.2f}" if ref else "-"
+                ref_text = f"{ref[0]:.3f} / {ref[1]:.3f}" if ref else "-"
+                seconds = statistics.mean(r["fit_seconds"] for r in runs)
+                print(f"| {setting} | {horizon} | {model} | {fmt(mse)} | {fmt(mae)} | {name} | {ref_text} | "
+                      f"{ratio} | {seconds:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
