@@ -41,6 +41,9 @@ def run_once(model: str, setting: str, horizon: int, seq_len: int, seed: int, ex
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
         metrics = json.loads((Path(tmp) / "metrics.json").read_text())
+        timing = Path(tmp) / "timing.json"
+        if timing.exists():
+            metrics.update(json.loads(timing.read_text()))
         metrics["wall_seconds"] = time.perf_counter() - started
         return metrics
 
@@ -88,7 +91,7 @@ def main() -> None:
                 name, ref = reference(setting, horizon)
                 ratio = f"{statistics.mean(mse) / ref[0]:.2f}" if ref else "-"
                 ref_text = f"{ref[0]:.3f} / {ref[1]:.3f}" if ref else "-"
-                seconds = statistics.mean(r["fit_seconds"] for r in runs)
+                seconds = statistics.mean(r.get("fit_seconds", r["wall_seconds"]) for r in runs)
                 print(f"| {setting} | {horizon} | {model} | {fmt(mse)} | {fmt(mae)} | {name} | {ref_text} | "
                       f"{ratio} | {seconds:.0f} |", flush=True)
 
