@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from utils.text_data import TextDataModule
 
 REPO = Path(__file__).resolve().parent.parent
 MULTI30K = REPO.parent / "shared" / "data" / "multi30k"
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # small models on a shared CPU: no thread hand-offs
 
 
 @pytest.fixture(autouse=True)
@@ -102,33 +104,34 @@ def test_write_artifacts(trained, tmp_path):
 
 @pytest.mark.skipif(not MULTI30K.is_dir(), reason=f"Multi30k not found at {MULTI30K}")
 def test_main_seq2seq_on_multi30k_subset(tmp_path):
-    """``python main.py --task seq2seq`` on the first 2000 Multi30k training pairs, 1 epoch, then translate."""
-    for split, n in (("train", 2000), ("val", 200), ("test_2016_flickr", 200)):
+    """``python main.py --task seq2seq`` on the first 1000 Multi30k training pairs, 1 epoch, then translate."""
+    for split, n in (("train", 1000), ("val", 100), ("test_2016_flickr", 100)):
         for lang in ("de", "en"):
             lines = (MULTI30K / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()[:n]
             (tmp_path / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
     run_dir = tmp_path / "run"
     command = [sys.executable, "main.py", "--task", "seq2seq", "--data_path", str(tmp_path / "train"),
                "--src_lang", "de", "--tgt_lang", "en", "--val_path", str(tmp_path / "val"),
-               "--test_path", str(tmp_path / "test_2016_flickr"), "--epochs", "1", "--emb_size", "64",
-               "--hidden_size", "64", "--batch_size", "64", "--beam_size", "3", "--max_len", "30",
+               "--test_path", str(tmp_path / "test_2016_flickr"), "--epochs", "1", "--emb_size", "32",
+               "--hidden_size", "32", "--batch_size", "50", "--beam_size", "3", "--max_len", "20",
                "--logger", "none", "--accelerator", "cpu", "--output_dir", str(run_dir)]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, env=ONE_THREAD)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for name in ("loss", "ppl", "bleu", "chrf", "exact_match"):
         assert f"test/{name}" in metrics and f"val/{name}" in metrics
     hypotheses = (run_dir / "hypotheses.txt").read_text(encoding="utf-8").splitlines()
-    assert len(hypotheses) == 200
+    assert len(hypotheses) == 100
     assert list(run_dir.glob("attention_*.png"))
     ckpt = run_dir / "best.ckpt"
     assert ckpt.is_file()
     result = subprocess.run([sys.executable, "main.py", "translate", "--ckpt", str(ckpt), "--input",
                              str(tmp_path / "test_2016_flickr.de"), "--output", str(tmp_path / "out.en"),
-                             "--beam_size", "2"], cwd=REPO, capture_output=True, text=True, timeout=120)
+                             "--beam_size", "2", "--max_len", "20"], cwd=REPO, capture_output=True, text=True,
+                            timeout=120, env=ONE_THREAD)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert len((tmp_path / "out.en").read_text(encoding="utf-8").splitlines()) == 200
+    assert len((tmp_path / "out.en").read_text(encoding="utf-8").splitlines()) == 100
     bad = subprocess.run([sys.executable, "main.py", "--task", "seq2seq", "--data_path", str(tmp_path / "nope"),
                           "--src_lang", "de", "--tgt_lang", "en", "--logger", "none"],
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
+                         cwd=REPO, capture_output=True, text=True, timeout=120, env=ONE_THREAD)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nope.de" in bad.stderr
