@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ class Config:
     attention: Literal["bahdanau", "dot", "general", "concat", "none"] = _opt(
         "bahdanau", "attention score for lstm_attention and seq2seq")
     revin: bool = _opt(True, "reversible instance normalisation of each input window (forecasting)")
+    segment_len: int = _opt(1, "SegRNN-style: the recurrent core steps over segments of this many time steps")
     linear_skip: bool = _opt(True, "add a linear map from each target's input window to its forecast")
     # --- training -----------------------------------------------------------------------------
     epochs: int = _opt(20, "maximum training epochs")
@@ -76,6 +78,10 @@ class Config:
     logger: Literal["wandb", "csv", "tensorboard", "none"] = _opt(
         "wandb", "experiment logger; wandb falls back to offline mode without credentials or network")
     wandb_project: str = _opt("seqlab", "W&B project name")
+    resume: bool = _opt(False, "continue an interrupted run from <output_dir>/last.ckpt (needs --output_dir)")
+    checkpoint_every_n_steps: int = _opt(
+        0, "also refresh last.ckpt every N training steps, so a crash mid-epoch loses at most N steps "
+           "(0 = at the end of each epoch only)")
     # --- token seq2seq ------------------------------------------------------------------------
     src_lang: Optional[str] = _opt(None, "source suffix when --data_path is a prefix (PREFIX.de)")
     tgt_lang: Optional[str] = _opt(None, "target suffix when --data_path is a prefix (PREFIX.en)")
@@ -95,8 +101,12 @@ class Config:
 
     def validate(self) -> "Config":
         """Refuse out-of-range values with a one-line message naming the flag."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserInputError(f"--{f.name} must be a finite number, got {value}")
         positive = ["epochs", "batch_size", "seq_len", "horizon", "hidden_size", "num_layers", "input_size",
-                    "num_nodes", "emb_size", "beam_size", "max_len", "vocab_size"]
+                    "num_nodes", "emb_size", "segment_len", "beam_size", "max_len", "vocab_size"]
         for name in positive:
             if getattr(self, name) < 1:
                 raise UserInputError(f"--{name} must be >= 1, got {getattr(self, name)}")
@@ -107,11 +117,14 @@ class Config:
         if not 0.0 < self.train_ratio < 1.0 or not 0.0 < self.val_ratio < 1.0 \
                 or self.train_ratio + self.val_ratio >= 1.0:
             raise UserInputError("--train_ratio and --val_ratio must be in (0, 1) and leave rows for a test split")
-        for name in ["lr", "weight_decay", "patience", "grad_clip", "num_workers", "min_freq"]:
+        for name in ["lr", "weight_decay", "patience", "grad_clip", "num_workers", "min_freq",
+                     "checkpoint_every_n_steps"]:
             if getattr(self, name) < 0 or (name == "lr" and self.lr == 0):
                 raise UserInputError(f"--{name} out of range: {getattr(self, name)}")
         if self.task == "classification" and self.data_format != "rows":
             raise UserInputError("--task classification needs --data_format rows (one labelled sequence per row)")
+        if self.resume and not self.output_dir:
+            raise UserInputError("--resume needs --output_dir, the run directory that holds last.ckpt")
         return self
 
     def to_dict(self) -> dict[str, Any]:

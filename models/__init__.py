@@ -32,7 +32,27 @@ def build_model(config: "Config", spec: "SeriesSpec") -> nn.Module:
     module_name, function_name = MODEL_BUILDERS[config.model].split(":")
     builder: Callable[["Config", "SeriesSpec"], nn.Module] = getattr(importlib.import_module(module_name),
                                                                      function_name)
-    model = builder(config, spec)
+    if config.segment_len > 1:
+        return _segmented(builder, config, spec)
+    return _wrap_forecaster(builder(config, spec), config, spec)
+
+
+def _segmented(builder: Callable[["Config", "SeriesSpec"], nn.Module], config: "Config",
+               spec: "SeriesSpec") -> nn.Module:
+    """The chosen model over segment embeddings instead of raw steps (``--segment_len``)."""
+    from dataclasses import replace
+
+    from models.segments import SegmentInput
+    if spec.seq_len % config.segment_len:
+        raise UserInputError(f"--seq_len {spec.seq_len} is not a multiple of --segment_len {config.segment_len}")
+    inner_spec = replace(spec, n_features=config.hidden_size, seq_len=spec.seq_len // config.segment_len,
+                         target_index=(-1,) * spec.n_targets)  # inner inputs are embeddings, not columns
+    model = SegmentInput(builder(config, inner_spec), spec.n_features, config.segment_len, config.hidden_size)
+    return _wrap_forecaster(model, config, spec)
+
+
+def _wrap_forecaster(model: nn.Module, config: "Config", spec: "SeriesSpec") -> nn.Module:
+    """Optional wrappers that any forecaster can use (ablate with --linear_skip false / --revin false)."""
     if config.linear_skip and not spec.is_classification:
         from models.linear_skip import LinearSkip
         model = LinearSkip(model, spec)
