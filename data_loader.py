@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.preprocessing import StandardScaler
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, TensorDataset
 
 from config import Config
 from models.spec import SeriesSpec
@@ -58,6 +58,25 @@ def time_feature_frame(dates: pd.Series) -> pd.DataFrame:
     })
 
 
+class EpochSeededSampler(RandomSampler):
+    """Shuffles with a generator seeded by ``(seed, epoch)`` (Lightning calls ``set_epoch``), so the order of
+    epoch ``e`` does not depend on the epochs before it: a run resumed from an end-of-epoch checkpoint sees
+    exactly the batches an uninterrupted run sees. Under DDP Lightning swaps it for a DistributedSampler,
+    which is epoch-seeded too."""
+
+    def __init__(self, data_source: Any, seed: int) -> None:
+        super().__init__(data_source)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Any:
+        generator = torch.Generator().manual_seed((self.seed * 100_003 + self.epoch) % 2**63)
+        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
+
+
 class _CsvDataModule(L.LightningDataModule):
     """Shared DataLoader plumbing; subclasses fill ``self.datasets`` and ``self.spec`` in ``load()``."""
 
@@ -79,9 +98,9 @@ class _CsvDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
-        generator = torch.Generator().manual_seed(self.config.seed)
+        sampler = EpochSeededSampler(dataset, self.config.seed) if shuffle else None
         collate = collate_prebatched if isinstance(dataset, WindowDataset) else None
-        return DataLoader(dataset, batch_size=self.config.batch_size, shuffle=shuffle, generator=generator,
+        return DataLoader(dataset, batch_size=self.config.batch_size, sampler=sampler,
                           num_workers=self.config.num_workers, collate_fn=collate,
                           persistent_workers=self.config.num_workers > 0)
 

@@ -24,33 +24,41 @@ def train(config: Config) -> dict[str, Any]:
 
     from data_loader import build_datamodule
     from models.tasks import build_task
+    from utils.checkpoints import resume_checkpoint
     from utils.loggers import build_logger, finish_logger, log_images
     from utils.report import metrics_table
-    from utils.run_dir import finish_run, resolve_run_dir, start_run
+    from utils.run_dir import finish_run, resolve_run_dir, start_run, write_timing
     from utils.trainer import build_trainer
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = build_datamodule(config)
-    datamodule.load()  # validates the input before anything is written
+    load_data(datamodule, config)  # validates the input before anything is written
+    resume_from = resume_checkpoint(config) if config.resume else None
     task = build_task(config, datamodule)
     run_dir = resolve_run_dir(config)
     logger = build_logger(config, run_dir) if _is_launcher_rank() else None
     trainer = build_trainer(config, run_dir, task.monitor, task.monitor_mode, logger)
     if trainer.is_global_zero:
-        start_run(run_dir, config)
+        start_run(run_dir, config, resume=resume_from is not None)
     started = time.perf_counter()
-    trainer.fit(task, datamodule=datamodule)
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    except FloatingPointError as exc:
+        last = run_dir / "last.ckpt"
+        kept = f"the last good checkpoint is kept: {last}" if last.is_file() else "no checkpoint had been saved yet"
+        raise FloatingPointError(f"{exc}; {kept}") from None
     fit_seconds = time.perf_counter() - started
-    val = trainer.validate(task, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
-    test = trainer.test(task, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
-    metrics: dict[str, Any] = {**val, **test, "fit_seconds": round(fit_seconds, 2),
-                               "epochs_trained": trainer.current_epoch,
+    val = trainer.validate(task, datamodule=datamodule, ckpt_path="best", verbose=False, weights_only=True)[0]
+    test = trainer.test(task, datamodule=datamodule, ckpt_path="best", verbose=False, weights_only=True)[0]
+    # metrics.json holds only what a seeded --deterministic run reproduces exactly; timings go to timing.json
+    metrics: dict[str, Any] = {**val, **test, "epochs_trained": trainer.current_epoch,
                                "parameters": sum(p.numel() for p in task.parameters()),
                                **{f"data/{k}": v for k, v in datamodule.summary().items()}}
     if not trainer.is_global_zero:
         return metrics
     images = task.write_artifacts(run_dir, datamodule)
     log_images(logger, images)
+    write_timing(run_dir, {"fit_seconds": round(fit_seconds, 2)})
     finish_run(run_dir, metrics)
     print(f"\n{metrics_table(metrics)}\n")
     print(f"trained {metrics['epochs_trained']} epochs in {fit_seconds:.1f} s; "
@@ -59,6 +67,18 @@ def train(config: Config) -> dict[str, Any]:
     if hint:
         print(hint)
     return metrics
+
+
+def load_data(datamodule: Any, config: Config) -> None:
+    """``datamodule.load()``; any unexpected failure while reading is one line naming the file, not a traceback."""
+    try:
+        datamodule.load()
+    except UserInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the point is that nothing escapes as a traceback
+        lines = str(exc).strip().splitlines() or [""]
+        raise UserInputError(f"{config.data_path}: could not read the data ({type(exc).__name__}: "
+                             f"{lines[0][:160]})") from None
 
 
 def _is_launcher_rank() -> bool:
@@ -110,7 +130,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except FloatingPointError as exc:
-        print(f"error: {exc}; the last good checkpoint is kept in the run directory", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 1
 
 

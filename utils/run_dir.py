@@ -25,12 +25,22 @@ def resolve_run_dir(config: Config) -> Path:
     return path.resolve()
 
 
-def start_run(run_dir: Path, config: Config) -> None:
-    """Create the directory with the config and a marker that says the run has not finished."""
+def start_run(run_dir: Path, config: Config, resume: bool = False) -> None:
+    """Create the directory with the config and a marker that says the run has not finished.
+
+    A resumed run keeps the directory's ``config.yaml`` (the settings the run was started with)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "metrics.json").unlink(missing_ok=True)
     (run_dir / INCOMPLETE_MARKER).write_text("training has not finished; metrics.json appears when it does\n")
-    save_config(config, run_dir / "config.yaml")
+    if not (resume and (run_dir / "config.yaml").is_file()):
+        save_config(config, run_dir / "config.yaml")
+
+
+def write_timing(run_dir: Path, timing: dict[str, Any]) -> Path:
+    """Wall-clock numbers live apart from metrics.json so that metrics.json is reproducible byte for byte."""
+    path = run_dir / "timing.json"
+    path.write_text(json.dumps(timing, indent=2, sort_keys=True) + "\n")
+    return path
 
 
 def finish_run(run_dir: Path, metrics: dict[str, Any]) -> Path:

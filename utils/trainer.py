@@ -8,9 +8,11 @@ from typing import Optional, Union
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.loggers import Logger
 
 from config import Config
+from utils.checkpoints import SafeCheckpointIO
 from utils.errors import UserInputError
 
 
@@ -35,27 +37,52 @@ def parse_devices(config: Config) -> Union[int, list[int], str]:
     return devices
 
 
+_FLAG_WORDS = [("precision", "precision"), ("strategy", "strategy"), ("accelerator", "accelerator"),
+               ("gpu", "accelerator"), ("device", "devices"), ("node", "num_nodes")]
+
+
+def _culprit_flag(config: Config, message: str) -> str:
+    lowered = message.lower()
+    for word, flag in _FLAG_WORDS:
+        if word in lowered:
+            return f"--{flag} {getattr(config, flag)}"
+    return (f"--accelerator {config.accelerator} --devices {config.devices} --strategy {config.strategy} "
+            f"--precision {config.precision}")
+
+
 def build_trainer(config: Config, run_dir: Path, monitor: str, mode: str, logger: Optional[Logger],
                   extra_callbacks: Optional[list[Callback]] = None) -> L.Trainer:
+    """The Trainer; an invalid hardware combination (``--accelerator gpu`` without one, ``--strategy fsdp`` on
+    CPU, an unknown ``--precision``) is a ``UserInputError`` naming the flag, raised before anything is written."""
     checkpoint = ModelCheckpoint(dirpath=run_dir, filename="best", monitor=monitor, mode=mode, save_last=True,
-                                 auto_insert_metric_name=False)
+                                 auto_insert_metric_name=False, enable_version_counter=False)
     callbacks: list[Callback] = [checkpoint, *(extra_callbacks or [])]
+    if config.checkpoint_every_n_steps > 0:  # refreshes last.ckpt mid-epoch as well
+        callbacks.append(ModelCheckpoint(dirpath=run_dir, save_top_k=0, save_last=True,
+                                         every_n_train_steps=config.checkpoint_every_n_steps,
+                                         enable_version_counter=False))
     if config.patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.patience))
     if logger is not None:
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
-    return L.Trainer(
-        max_epochs=config.epochs,
-        accelerator=config.accelerator,
-        devices=parse_devices(config),
-        strategy=config.strategy,
-        num_nodes=config.num_nodes,
-        precision=config.precision,
-        deterministic=config.deterministic,
-        gradient_clip_val=config.grad_clip or None,
-        logger=logger if logger is not None else False,
-        callbacks=callbacks,
-        default_root_dir=str(run_dir),
-        log_every_n_steps=10,
-        enable_model_summary=False,
-    )
+    devices = parse_devices(config)
+    try:
+        return L.Trainer(
+            max_epochs=config.epochs,
+            accelerator=config.accelerator,
+            devices=devices,
+            strategy=config.strategy,
+            num_nodes=config.num_nodes,
+            precision=config.precision,
+            deterministic=config.deterministic,
+            gradient_clip_val=config.grad_clip or None,
+            logger=logger if logger is not None else False,
+            callbacks=callbacks,
+            plugins=[SafeCheckpointIO()],
+            default_root_dir=str(run_dir),
+            log_every_n_steps=10,
+            enable_model_summary=False,
+        )
+    except (ValueError, TypeError, ImportError, MisconfigurationException, RuntimeError) as exc:
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        raise UserInputError(f"{_culprit_flag(config, lines[0])}: {lines[0][:200]}") from None
