@@ -76,12 +76,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--peer_python", default=None, help="python of a venv with darts and neuralforecast")
     parser.add_argument("--models", default="lstm,lstm_attention,seq2seq")
+    parser.add_argument("--segment_len", type=int, default=12,
+                        help="also time lstm_attention with SegRNN-style segments (0 = skip; not a matched size)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     L.seed_everything(0, verbose=False)
     rows: list[tuple[str, float]] = []
     for model in args.models.split(","):
         rows.append((f"seqlab {model}", ours(model, args.steps, args.warmup, [])))
+    if args.segment_len:
+        rows.append((f"seqlab lstm_attention --segment_len {args.segment_len}",
+                     ours("lstm_attention", args.steps, args.warmup, ["--segment_len", str(args.segment_len)])))
     if args.peer_python:
         out = subprocess.run([args.peer_python, str(ROOT / "benchmarks" / "peers_throughput.py"), "--steps",
                               str(args.steps), "--data", str(ETT)], capture_output=True, text=True, check=True)
