@@ -18,7 +18,8 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, TensorDataset
 
 from config import Config
 from models.spec import SeriesSpec
-from utils.csv_reading import detect_date_column, handle_missing, read_csv_checked, to_numeric_checked
+from utils.csv_reading import (check_scaled, detect_date_column, handle_missing, parse_dates, read_csv_checked,
+                               to_numeric_checked)
 from utils.errors import UserInputError
 from utils.windows import WindowDataset, collate_prebatched, window_count
 
@@ -149,7 +150,9 @@ class LongSeriesDataModule(_CsvDataModule):
         borders = split_borders(len(values), cfg)
         self._check_lengths(borders)
         scaler = StandardScaler().fit(values.iloc[borders.train[0]:borders.train[1]].to_numpy())
-        scaled = pd.DataFrame(scaler.transform(values.to_numpy()), columns=values.columns)
+        with np.errstate(all="ignore"):
+            scaled_values = scaler.transform(values.to_numpy())
+        scaled = pd.DataFrame(check_scaled(scaled_values, list(values.columns), cfg.data_path), columns=values.columns)
         inputs = scaled[input_columns]
         if cfg.time_features:
             if dates is None:
@@ -177,9 +180,7 @@ class LongSeriesDataModule(_CsvDataModule):
             target_index=tuple(input_columns.index(c) if c in input_columns else -1 for c in target_columns))
 
     def _checked_dates(self, frame: pd.DataFrame, column: str) -> pd.Series:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            dates = pd.to_datetime(frame[column], errors="coerce")
+        dates = parse_dates(frame[column])
         if dates.isna().any():
             row = int(np.argmax(dates.isna().to_numpy()))
             raise UserInputError(f"{self.config.data_path}: column '{column}', line {row + 2}: not a date/time "
@@ -229,8 +230,11 @@ class RowSequenceDataModule(_CsvDataModule):
             if len(index) < 2:
                 raise UserInputError(f"{cfg.data_path}: only {len(x)} rows; the {split} split would get "
                                      f"{len(index)} (need at least 2)")
-        scaler = StandardScaler().fit(x[parts["train"]].reshape(-1, cfg.input_size))
-        x_scaled = scaler.transform(x.reshape(-1, cfg.input_size)).reshape(x.shape)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scaler = StandardScaler().fit(x[parts["train"]].reshape(-1, cfg.input_size))
+            x_scaled = scaler.transform(x.reshape(-1, cfg.input_size)).reshape(x.shape)
+        check_scaled(x_scaled.reshape(len(x), -1), columns[:-1], cfg.data_path)
         num_classes = None
         if cfg.task == "classification":
             y, num_classes = self._class_labels(labels)
@@ -238,9 +242,11 @@ class RowSequenceDataModule(_CsvDataModule):
         else:
             y_raw = handle_missing(to_numeric_checked(frame, [columns[-1]], cfg.data_path), "error", cfg.data_path)
             y_raw = y_raw.to_numpy()[:, 0]
-            mean, std = y_raw[parts["train"]].mean(), y_raw[parts["train"]].std() or 1.0
+            with np.errstate(all="ignore"):
+                mean, std = y_raw[parts["train"]].mean(), y_raw[parts["train"]].std() or 1.0
+                y_scaled = check_scaled(((y_raw - mean) / std)[:, None], [columns[-1]], cfg.data_path)[:, 0]
             self.target_mean, self.target_std = np.array([mean]), np.array([std])
-            y_tensor = torch.tensor((y_raw - mean) / std, dtype=torch.float32).view(-1, 1, 1)
+            y_tensor = torch.tensor(y_scaled, dtype=torch.float32).view(-1, 1, 1)
         x_tensor = torch.tensor(x_scaled, dtype=torch.float32)
         self.scaler = scaler
         self.target_names = [columns[-1]]
@@ -250,7 +256,7 @@ class RowSequenceDataModule(_CsvDataModule):
 
     def _class_labels(self, labels: pd.Series) -> tuple[np.ndarray, int]:
         numeric = pd.to_numeric(labels, errors="coerce")
-        bad = numeric.isna() | (numeric != numeric.round())
+        bad = numeric.isna() | ~np.isfinite(numeric) | (numeric != numeric.round())
         if bad.any():
             row = int(np.argmax(bad.to_numpy()))
             raise UserInputError(f"{self.config.data_path}: column '{labels.name}', line {row + 2}: class label "
@@ -258,6 +264,10 @@ class RowSequenceDataModule(_CsvDataModule):
         ints = numeric.astype(int).to_numpy()
         if ints.min() < 0:
             raise UserInputError(f"{self.config.data_path}: column '{labels.name}': class labels must be >= 0")
+        distinct = len(np.unique(ints))
+        if ints.max() >= max(1000, 10 * distinct):
+            raise UserInputError(f"{self.config.data_path}: column '{labels.name}': class labels must be numbered "
+                                 f"0..K-1; found label {ints.max()} among only {distinct} distinct labels")
         return ints, int(ints.max()) + 1
 
 

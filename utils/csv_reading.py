@@ -39,17 +39,30 @@ def read_csv_checked(path_text: str) -> pd.DataFrame:
     return frame
 
 
+def parse_dates(values: pd.Series) -> pd.Series:
+    """Datetimes, NaT where a cell is not one. Mixed UTC offsets are converted to UTC (naive)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            parsed = pd.to_datetime(values, errors="coerce")
+        except (ValueError, TypeError, OverflowError):
+            try:
+                parsed = pd.to_datetime(values, errors="coerce", utc=True)
+            except (ValueError, TypeError, OverflowError):
+                return pd.Series(pd.NaT, index=values.index)
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed
+
+
 def detect_date_column(frame: pd.DataFrame) -> str | None:
     """A column called date/time/timestamp, or else the first text column that parses as datetimes."""
     for column in frame.columns:
         if str(column).strip().lower() in DATE_NAMES:
             return str(column)
     for column in frame.columns:
-        if frame[column].dtype == object:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                parsed = pd.to_datetime(frame[column].head(20), errors="coerce")
-            if parsed.notna().all():
+        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column].dtype):  # pandas 3: str
+            if parse_dates(frame[column].head(20)).notna().all():
                 return str(column)
     return None
 
@@ -87,3 +100,16 @@ def handle_missing(values: pd.DataFrame, policy: str, path: str) -> pd.DataFrame
     if repaired.empty or repaired.isna().to_numpy().any():
         raise UserInputError(f"{path}: no usable rows left after --fillna {policy}")
     return repaired
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_scaled(values: np.ndarray, columns: list[str], path: str) -> np.ndarray:
+    """Standardised values must be finite in float32; huge raw values (1e300) overflow the scaler."""
+    bad = ~np.isfinite(values) | (np.abs(np.nan_to_num(values)) > FLOAT32_MAX)
+    if bad.any():
+        column = columns[int(np.argmax(bad.reshape(-1, len(columns)).any(axis=0)))]
+        raise UserInputError(f"{path}: column '{column}': values too large to standardise in float32 "
+                             "(rescale the column)")
+    return values
