@@ -149,8 +149,9 @@ class LongSeriesDataModule(_CsvDataModule):
 
         borders = split_borders(len(values), cfg)
         self._check_lengths(borders)
-        scaler = StandardScaler().fit(values.iloc[borders.train[0]:borders.train[1]].to_numpy())
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():  # overflow is reported by check_scaled
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scaler = StandardScaler().fit(values.iloc[borders.train[0]:borders.train[1]].to_numpy())
             scaled_values = scaler.transform(values.to_numpy())
         scaled = pd.DataFrame(check_scaled(scaled_values, list(values.columns), cfg.data_path), columns=values.columns)
         inputs = scaled[input_columns]
