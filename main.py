@@ -101,19 +101,11 @@ def translate_command(argv: list[str]) -> int:
 
 
 def _ensure_default_data(config: Config) -> None:
-    """``python main.py`` with no arguments trains on the generated default dataset."""
-    if config.data_path == DEFAULT_DATA_PATH and not Path(config.data_path).exists():
-        sys.path.insert(0, str(PROJECT_ROOT / "data"))
-        if config.task == "seq2seq":
-            from make_dates_dataset import ensure_dates_dataset
-            config.data_path = str(ensure_dates_dataset(PROJECT_ROOT / "data" / "dates.tsv"))
-        else:
-            from make_default_dataset import ensure_default_dataset
-            config.data_path = str(ensure_default_dataset(PROJECT_ROOT / DEFAULT_DATA_PATH))
-    elif config.task == "seq2seq" and config.data_path == DEFAULT_DATA_PATH:
-        sys.path.insert(0, str(PROJECT_ROOT / "data"))
-        from make_dates_dataset import ensure_dates_dataset
-        config.data_path = str(ensure_dates_dataset(PROJECT_ROOT / "data" / "dates.tsv"))
+    """``python main.py`` with no arguments trains on the generated default dataset, from any directory.
+    (The seq2seq default, the dates task, is resolved by ``utils.text_data.TextDataModule``.)"""
+    if config.task != "seq2seq" and config.data_path == DEFAULT_DATA_PATH:
+        from data.make_default_dataset import ensure_default_dataset
+        config.data_path = str(ensure_default_dataset(PROJECT_ROOT / DEFAULT_DATA_PATH))
 
 
 def main(argv: Optional[list[str]] = None) -> int:

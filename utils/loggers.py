@@ -59,7 +59,8 @@ def build_logger(config: Config, run_dir: Path) -> Optional[Logger]:
 def log_images(logger: Optional[Logger], images: dict[str, Path]) -> None:
     """Plots go to W&B as images; other loggers keep them as files in the run directory."""
     if images and logger is not None and type(logger).__name__ == "WandbLogger":
-        logger.log_image(key="plots", images=[str(p) for p in images.values()], caption=list(images))
+        for name, path in images.items():  # one key per plot: W&B wants same-sized images under one key
+            logger.log_image(key=f"plots/{name}", images=[str(path)])
 
 
 def finish_logger(logger: Optional[Logger], run_dir: Path) -> Optional[str]:
