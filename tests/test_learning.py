@@ -1,9 +1,21 @@
 """The models must actually learn, not just run."""
+from typing import Iterator
+
+import pytest
 import torch
 from torchmetrics.functional import r2_score
 
 from models.lstm_attention import LSTMAttention
 from models.spec import SeriesSpec
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Small recurrent models train faster on one thread, and much faster on a loaded 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _lag_task(n: int, seq_len: int, lag: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
