@@ -10,7 +10,6 @@ import platform
 import statistics
 import sys
 import time
-from typing import Callable
 
 import torch
 from torch import Tensor, nn

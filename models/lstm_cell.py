@@ -11,15 +11,14 @@ are interchangeable. Layout / length conventions are those of :mod:`models.rnn_c
 """
 from __future__ import annotations
 
-import math
 from typing import Optional, Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
-from models.rnn_cell import SortedBatch, autocast_fp32_needed, reverse_padded
+from models.rnn_cell import SortedBatch, StackedRecurrentBase, autocast_fp32_needed, reverse_padded
 
 
 # Per-step elementwise ops are too small (B*H elements) to pay for an OpenMP barrier: on a loaded 2-core
@@ -220,7 +219,7 @@ class LSTMRecurrence(torch.autograd.Function):
         return grad_x, dh, dc, grad_w_ih, grad_w_hh, grad_b, None
 
 
-class ScratchLSTM(nn.Module):
+class ScratchLSTM(StackedRecurrentBase):
     """Drop-in ``nn.LSTM`` (same constructor, parameter names, shapes and init) plus ``lengths`` masking.
 
     ``forward(input, hx=None, lengths=None) -> (output, (h_n, c_n))`` with ``nn.LSTM``'s shapes. With
@@ -228,47 +227,14 @@ class ScratchLSTM(nn.Module):
     each sequence's own last step and the reverse direction starts there.
     """
 
+    gates = 4
+
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  proj_size: int = 0) -> None:
-        super().__init__()
         if proj_size:
             raise NotImplementedError("ScratchLSTM does not implement proj_size")
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bias = bias
-        self.batch_first = batch_first
-        self.dropout = float(dropout)
-        self.bidirectional = bidirectional
-        self.num_directions = 2 if bidirectional else 1
-        for layer in range(num_layers):
-            layer_in = input_size if layer == 0 else hidden_size * self.num_directions
-            for suffix in ([""] + (["_reverse"] if bidirectional else [])):
-                name = f"l{layer}{suffix}"
-                setattr(self, f"weight_ih_{name}", nn.Parameter(torch.empty(4 * hidden_size, layer_in)))
-                setattr(self, f"weight_hh_{name}", nn.Parameter(torch.empty(4 * hidden_size, hidden_size)))
-                if bias:
-                    setattr(self, f"bias_ih_{name}", nn.Parameter(torch.empty(4 * hidden_size)))
-                    setattr(self, f"bias_hh_{name}", nn.Parameter(torch.empty(4 * hidden_size)))
-        self.reset_parameters()
-
-    @property
-    def output_size(self) -> int:
-        return self.hidden_size * self.num_directions
-
-    def reset_parameters(self) -> None:
-        """Same init as ``nn.LSTM``: U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
-
-    def _direction_params(self, layer: int, direction: int) -> tuple[Tensor, Tensor, Optional[Tensor]]:
-        name = f"l{layer}{'_reverse' if direction else ''}"
-        b = None
-        if self.bias:
-            b = getattr(self, f"bias_ih_{name}") + getattr(self, f"bias_hh_{name}")
-        return getattr(self, f"weight_ih_{name}"), getattr(self, f"weight_hh_{name}"), b
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
 
     def forward(self, input: Tensor, hx: Optional[tuple[Tensor, Tensor]] = None,
                 lengths: Optional[Tensor] = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:

@@ -213,38 +213,34 @@ class RNNCell(nn.Module):
         return torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
 
 
-class RNN(nn.Module):
-    """Drop-in ``nn.RNN`` (same constructor, parameter names and shapes) plus ``lengths`` masking.
+class StackedRecurrentBase(nn.Module):
+    """Parameters of a stacked, optionally bidirectional recurrence laid out exactly as ``torch.nn.RNNBase``:
+    ``weight_ih_l{k}[_reverse]`` (G*H, in), ``weight_hh_l{k}[_reverse]`` (G*H, H) and the two biases, where
+    G is the number of gate blocks (1 for an Elman RNN, 4 for an LSTM), so state dicts are interchangeable."""
 
-    ``forward(input, hx=None, lengths=None) -> (output, h_n)``: output (T, B, D*H) or (B, T, D*H) if
-    ``batch_first``; h_n (L*D, B, H). With ``lengths`` (B,) the result equals ``nn.RNN`` on a packed sequence:
-    padded outputs are zero, h_n is taken at each sequence's own last step, the reverse direction starts there.
-    """
+    gates = 1
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False) -> None:
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, bias: bool, batch_first: bool,
+                 dropout: float, bidirectional: bool) -> None:
         super().__init__()
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
-        self.nonlinearity = nonlinearity
         self.bias = bias
         self.batch_first = batch_first
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
         self.num_directions = 2 if bidirectional else 1
+        rows = self.gates * hidden_size
         for layer in range(num_layers):
             layer_in = input_size if layer == 0 else hidden_size * self.num_directions
             for suffix in ([""] + (["_reverse"] if bidirectional else [])):
                 name = f"l{layer}{suffix}"
-                setattr(self, f"weight_ih_{name}", nn.Parameter(torch.empty(hidden_size, layer_in)))
-                setattr(self, f"weight_hh_{name}", nn.Parameter(torch.empty(hidden_size, hidden_size)))
+                setattr(self, f"weight_ih_{name}", nn.Parameter(torch.empty(rows, layer_in)))
+                setattr(self, f"weight_hh_{name}", nn.Parameter(torch.empty(rows, hidden_size)))
                 if bias:
-                    setattr(self, f"bias_ih_{name}", nn.Parameter(torch.empty(hidden_size)))
-                    setattr(self, f"bias_hh_{name}", nn.Parameter(torch.empty(hidden_size)))
+                    setattr(self, f"bias_ih_{name}", nn.Parameter(torch.empty(rows)))
+                    setattr(self, f"bias_hh_{name}", nn.Parameter(torch.empty(rows)))
         self.reset_parameters()
 
     @property
@@ -252,7 +248,7 @@ class RNN(nn.Module):
         return self.hidden_size * self.num_directions
 
     def reset_parameters(self) -> None:
-        """Same init as ``nn.RNN``: U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias."""
+        """Same init as PyTorch's recurrent modules: U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
@@ -263,6 +259,23 @@ class RNN(nn.Module):
         if self.bias:
             b = getattr(self, f"bias_ih_{name}") + getattr(self, f"bias_hh_{name}")
         return getattr(self, f"weight_ih_{name}"), getattr(self, f"weight_hh_{name}"), b
+
+
+class RNN(StackedRecurrentBase):
+    """Drop-in ``nn.RNN`` (same constructor, parameter names and shapes) plus ``lengths`` masking.
+
+    ``forward(input, hx=None, lengths=None) -> (output, h_n)``: output (T, B, D*H) or (B, T, D*H) if
+    ``batch_first``; h_n (L*D, B, H). With ``lengths`` (B,) the result equals ``nn.RNN`` on a packed sequence:
+    padded outputs are zero, h_n is taken at each sequence's own last step, the reverse direction starts there.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
 
     def forward(self, input: Tensor, hx: Optional[Tensor] = None,
                 lengths: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:

@@ -239,7 +239,7 @@ def test_class_labels_that_are_not_small_integers(capsys, tmp_path, label, messa
     path = rows_csv(tmp_path, labels)
     line = refused(capsys, tmp_path, "--data_path", str(path), "--data_format", "rows", "--input_size", "2",
                    "--task", "classification", "--hidden_size", "8", "--logger", "none")
-    assert f"rows.csv: column 'label'" in line and message in line
+    assert "rows.csv: column 'label'" in line and message in line
 
 
 # ---- flags ----------------------------------------------------------------------------------------------
