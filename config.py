@@ -57,6 +57,8 @@ class Config:
     revin: bool = _opt(True, "reversible instance normalisation of each input window (forecasting)")
     segment_len: int = _opt(1, "SegRNN-style: the recurrent core steps over segments of this many time steps")
     linear_skip: bool = _opt(True, "add a linear map from each target's input window to its forecast")
+    channel_independent: bool = _opt(
+        True, "with several targets (--features M), forecast each channel with one shared univariate model")
     # --- training -----------------------------------------------------------------------------
     epochs: int = _opt(20, "maximum training epochs")
     batch_size: int = _opt(32, "batch size per device")
@@ -92,6 +94,8 @@ class Config:
     vocab_size: int = _opt(8000, "BPE vocabulary size")
     lowercase: bool = _opt(True, "lowercase text before tokenizing")
     emb_size: int = _opt(256, "token embedding size")
+    input_feeding: bool = _opt(
+        True, "Luong attention: feed the previous attentional vector to the next step (off = one-call training)")
     rnn_type: Literal["rnn", "gru", "lstm"] = _opt("gru", "seq2seq recurrent core (rnn = our RNNCell)")
     teacher_forcing: float = _opt(1.0, "probability of feeding the gold token at each decoder step")
     beam_size: int = _opt(5, "beam width for test-time decoding (1 = greedy)")

@@ -1,7 +1,8 @@
 """Seq2seq training speed: target tokens per second for each ``--attention``, teacher-forced.
 
 Forward + backward + Adam step of ``TranslationTask`` on real batches (Multi30k train when present, else the
-dates task), same sizes for every attention, interleaved rounds, median over rounds:
+dates task), same sizes for every attention, interleaved rounds, median over rounds. Luong scores are timed
+with input feeding (a step loop) and without it (``--input_feeding false``: one recurrent call per batch):
 
     python benchmarks/seq2seq_training.py [--steps 20] [--rounds 3] [--hidden_size 256] [--threads 2]
 """
@@ -23,7 +24,14 @@ from models.tasks.translation import build_translation_task  # noqa: E402
 from utils.text_data import TextDataModule  # noqa: E402
 
 MULTI30K = REPO.parent / "shared" / "data" / "multi30k"
-ATTENTIONS = ["bahdanau", "dot", "general", "concat", "none"]
+# row name -> extra flags
+VARIANTS = {
+    "bahdanau": ["--attention", "bahdanau"],
+    **{score: ["--attention", score] for score in ("dot", "general", "concat")},
+    **{f"{score}, no input feeding": ["--attention", score, "--input_feeding", "false"]
+       for score in ("dot", "general", "concat")},
+    "none": ["--attention", "none"],
+}
 
 
 def main() -> None:
@@ -43,13 +51,13 @@ def main() -> None:
     datamodule.load()
     batches = [b for _, b in zip(range(args.steps + 2), datamodule.train_dataloader())]
     tasks = {}
-    for attention in ATTENTIONS:
+    for name, flags in VARIANTS.items():
         torch.manual_seed(0)
-        task = build_translation_task(parse_config([*base, "--attention", attention]), datamodule)
-        tasks[attention] = (task, torch.optim.Adam(task.parameters(), lr=1e-3))
-    rates: dict[str, list[float]] = {a: [] for a in ATTENTIONS}
+        task = build_translation_task(parse_config([*base, *flags]), datamodule)
+        tasks[name] = (task, torch.optim.Adam(task.parameters(), lr=1e-3))
+    rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for _ in range(args.rounds):
-        for attention, (task, optimizer) in tasks.items():
+        for name, (task, optimizer) in tasks.items():
             task.train()
             tokens = 0
             started = 0.0
@@ -61,16 +69,16 @@ def main() -> None:
                 loss.backward()
                 optimizer.step()
                 tokens += count
-            rates[attention].append(tokens / (time.perf_counter() - started))
+            rates[name].append(tokens / (time.perf_counter() - started))
     source = "Multi30k train" if data else "dates task"
     print(f"\n{source}, batch {args.batch_size}, emb/hidden {args.hidden_size}, bi-GRU encoder, "
           f"{args.threads} threads, median of {args.rounds} rounds x {args.steps} steps\n")
     print("| --attention | target tokens/s | × bahdanau |")
     print("|---|---:|---:|")
     reference = statistics.median(rates["bahdanau"])
-    for attention in ATTENTIONS:
-        rate = statistics.median(rates[attention])
-        print(f"| {attention} | {rate:,.0f} | {rate / reference:.2f} |")
+    for name in VARIANTS:
+        rate = statistics.median(rates[name])
+        print(f"| {name} | {rate:,.0f} | {rate / reference:.2f} |")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,16 @@ def build_model(config: "Config", spec: "SeriesSpec") -> nn.Module:
     module_name, function_name = MODEL_BUILDERS[config.model].split(":")
     builder: Callable[["Config", "SeriesSpec"], nn.Module] = getattr(importlib.import_module(module_name),
                                                                      function_name)
+    if config.channel_independent and not spec.is_classification and spec.n_targets > 1:
+        from models.channel_independence import ChannelIndependent, univariate_spec
+        if any(i < 0 for i in spec.target_index):
+            raise UserInputError("--channel_independent needs every target to be an input (use --features M or S)")
+        return ChannelIndependent(_build_single(builder, config, univariate_spec(spec)), spec)
+    return _build_single(builder, config, spec)
+
+
+def _build_single(builder: Callable[["Config", "SeriesSpec"], nn.Module], config: "Config",
+                  spec: "SeriesSpec") -> nn.Module:
     if config.segment_len > 1:
         return _segmented(builder, config, spec)
     return _wrap_forecaster(builder(config, spec), config, spec)

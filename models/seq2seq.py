@@ -9,7 +9,7 @@ One concept per class:
 * :class:`RecurrentDecoder` - one decoder step at a time with ``bahdanau`` (attend with the previous
   state *before* the recurrent step, context concatenated to the input), Luong ``dot`` / ``general`` /
   ``concat`` (attend with the new state *after* the step, attentional vector ``tanh(W_c [h; c])`` fed to
-  the next step's input = input feeding) or ``none``.
+  the next step's input = input feeding, switchable) or ``none``.
 * :class:`EncoderDecoder` - glues them with an input layer per side and an output layer; subclasses
   :class:`Seq2Seq` (tokens: embeddings + vocabulary logits) and :class:`Seq2SeqForecaster` (numbers:
   Linear layers; the LSTMa baseline of the Informer paper).
@@ -19,6 +19,10 @@ attention keys are projected once per source (``prepare_keys``), not once per de
 
 The decoder hidden size is ``hidden_size * num_directions`` so that it equals the encoder output size
 (``dot`` attention then works for a bidirectional encoder too).
+
+Fully teacher-forced training runs the decoder's recurrence in **one call** over the whole target when no
+step depends on the previous step's attention: ``attention='none'``, or a Luong score with
+``input_feeding=False`` (attention then runs once for all steps as a batched query).
 
 Teacher forcing (``teacher_forcing`` < 1, training only): **one coin per decoder step for the whole batch**
 (torch's global RNG, so ``seed_everything`` makes it reproducible). On heads the gold previous token is fed,
@@ -33,6 +37,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from models.attention import build_attention
+from utils.errors import UserInputError
 
 if TYPE_CHECKING:
     from config import Config
@@ -148,16 +153,17 @@ class RecurrentDecoder(nn.Module):
     """One step: embedded previous output (N, E) + state + memory -> output vector (N, H), state, attention (N, S)."""
 
     def __init__(self, rnn_type: str, input_size: int, hidden_size: int, memory_size: int, num_layers: int = 1,
-                 dropout: float = 0.0, attention: str = "bahdanau") -> None:
+                 dropout: float = 0.0, attention: str = "bahdanau", input_feeding: bool = True) -> None:
         super().__init__()
         if attention not in ATTENTIONS:
             raise ValueError(f"unknown attention {attention!r}; choose one of {ATTENTIONS}")
         self.attention_name = attention
+        self.input_feeding = input_feeding
         self.hidden_size = hidden_size
         self.rnn_type = rnn_type
         if attention == "bahdanau":
             rnn_input = input_size + memory_size  # context of the previous state concatenated to the input
-        elif attention == "none":
+        elif attention == "none" or not input_feeding:
             rnn_input = input_size
         else:
             rnn_input = input_size + hidden_size  # input feeding of the previous attentional vector
@@ -168,7 +174,12 @@ class RecurrentDecoder(nn.Module):
 
     @property
     def uses_feed(self) -> bool:
-        return self.attention_name in ("dot", "general", "concat")
+        return self.input_feeding and self.attention_name in ("dot", "general", "concat")
+
+    @property
+    def can_run_all(self) -> bool:
+        """True when no step's input depends on the previous step's attention (see :meth:`run_all`)."""
+        return self.attention_name != "bahdanau" and not self.uses_feed
 
     def prepare_memory(self, outputs: Tensor, mask: Tensor) -> Memory:
         keys = None if self.attention is None else self.attention.prepare_keys(outputs)
@@ -198,16 +209,24 @@ class RecurrentDecoder(nn.Module):
         if self.attention_name == "none":
             output, hidden, cell = self._recur(embedded, state)
             return self.dropout(output), DecoderState(hidden, cell, None), None
-        output, hidden, cell = self._recur(torch.cat([embedded, state.feed], dim=-1), state)
+        rnn_input = torch.cat([embedded, state.feed], dim=-1) if self.uses_feed else embedded
+        output, hidden, cell = self._recur(rnn_input, state)
         context, weights = self._attend(output, memory)  # Luong: attend with the new state
         vector = torch.tanh(self.combine(torch.cat([output, context], dim=-1)))
-        return self.dropout(vector), DecoderState(hidden, cell, vector), weights
+        return self.dropout(vector), DecoderState(hidden, cell, vector if self.uses_feed else None), weights
 
-    def run_all(self, embedded: Tensor, state: DecoderState) -> Tensor:
-        """Fast path without attention: the whole (B, T, E) target in one recurrent call -> (B, T, H)."""
-        assert self.attention_name == "none"
-        out, _ = self.rnn(embedded, state.rnn_state)
-        return self.dropout(out)
+    def run_all(self, embedded: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, Optional[Tensor]]:
+        """The whole teacher-forced (B, T, E) target in one recurrent call -> (B, T, H), attention (B, T, S).
+
+        Valid only when :attr:`can_run_all`; equals stepping :meth:`forward` T times.
+        """
+        assert self.can_run_all
+        output, _ = self.rnn(embedded, state.rnn_state)
+        if self.attention is None:
+            return self.dropout(output), None
+        context, weights = self._attend(output, memory)  # all T queries at once
+        vector = torch.tanh(self.combine(torch.cat([output, context], dim=-1)))
+        return self.dropout(vector), weights
 
 
 class EncoderDecoder(nn.Module):
@@ -215,7 +234,8 @@ class EncoderDecoder(nn.Module):
 
     def __init__(self, src_embed: nn.Module, tgt_embed: nn.Module, generator_out: int, emb_size: int,
                  hidden_size: int = 128, num_layers: int = 1, dropout: float = 0.0, bidirectional: bool = False,
-                 attention: str = "bahdanau", rnn_type: str = "gru", teacher_forcing: float = 1.0) -> None:
+                 attention: str = "bahdanau", rnn_type: str = "gru", teacher_forcing: float = 1.0,
+                 input_feeding: bool = True) -> None:
         super().__init__()
         self.src_embed = src_embed
         self.tgt_embed = tgt_embed
@@ -224,7 +244,7 @@ class EncoderDecoder(nn.Module):
         dec_hidden = self.encoder.output_size
         self.bridge = Bridge(self.encoder.output_size, dec_hidden, with_cell=rnn_type == "lstm")
         self.decoder = RecurrentDecoder(rnn_type, emb_size, dec_hidden, self.encoder.output_size, num_layers,
-                                        dropout, attention)
+                                        dropout, attention, input_feeding)
         self.generator = nn.Linear(dec_hidden, generator_out)
         self.teacher_forcing = teacher_forcing
         self.attention_name = attention
@@ -255,9 +275,9 @@ class EncoderDecoder(nn.Module):
         """Run ``steps`` decoder steps from ``start``; ``gold_inputs[:, t]`` is step t's teacher-forced input."""
         use_gold = gold_inputs is not None
         ratio = self.teacher_forcing if self.training else 1.0
-        if use_gold and ratio >= 1.0 and self.attention_name == "none":  # fast path: one recurrent call
-            embedded = self.embed_dropout(self.tgt_embed(gold_inputs))
-            return self.generator(self.decoder.run_all(embedded, state)), None
+        if use_gold and ratio >= 1.0 and self.decoder.can_run_all:  # fast path: one recurrent call
+            output, attention = self.decoder.run_all(self.embed_dropout(self.tgt_embed(gold_inputs)), state, memory)
+            return self.generator(output), attention
         scores, attentions = [], []
         prev = start
         for t in range(steps):
@@ -281,10 +301,11 @@ class Seq2Seq(EncoderDecoder):
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, emb_size: int = 256, hidden_size: int = 128,
                  num_layers: int = 1, dropout: float = 0.0, bidirectional: bool = False,
                  attention: str = "bahdanau", rnn_type: str = "gru", teacher_forcing: float = 1.0,
-                 pad_id: int = 0) -> None:
+                 pad_id: int = 0, input_feeding: bool = True) -> None:
         super().__init__(nn.Embedding(src_vocab_size, emb_size, padding_idx=pad_id),
                          nn.Embedding(tgt_vocab_size, emb_size, padding_idx=pad_id), tgt_vocab_size, emb_size,
-                         hidden_size, num_layers, dropout, bidirectional, attention, rnn_type, teacher_forcing)
+                         hidden_size, num_layers, dropout, bidirectional, attention, rnn_type, teacher_forcing,
+                         input_feeding)
         self.pad_id = pad_id
         self.src_vocab_size = src_vocab_size
         self.tgt_vocab_size = tgt_vocab_size
@@ -301,7 +322,7 @@ def build_seq2seq(config: "Config", src_vocab_size: int, tgt_vocab_size: int, pa
     return Seq2Seq(src_vocab_size, tgt_vocab_size, emb_size=config.emb_size, hidden_size=config.hidden_size,
                    num_layers=config.num_layers, dropout=config.dropout, bidirectional=config.bidirectional,
                    attention=config.attention, rnn_type=config.rnn_type, teacher_forcing=config.teacher_forcing,
-                   pad_id=pad_id)
+                   pad_id=pad_id, input_feeding=config.input_feeding)
 
 
 class Seq2SeqForecaster(EncoderDecoder):
@@ -312,17 +333,25 @@ class Seq2SeqForecaster(EncoderDecoder):
     own previous prediction; the first input is the last observed value of each target
     (``spec.target_index``; zeros for a target that is not an input). With ``targets`` (B, horizon,
     n_targets) given in training mode, teacher forcing with ratio ``teacher_forcing`` (one coin per step).
+    With ``output_segment`` s > 1 each decoder step emits (and is fed) s consecutive steps (SegRNN's
+    segment-wise output), so a 720-step horizon takes 720 / s recurrent steps; attention is then
+    (B, horizon / s, seq_len).
     """
 
     def __init__(self, spec: "SeriesSpec", emb_size: int = 64, hidden_size: int = 128, num_layers: int = 1,
                  dropout: float = 0.0, bidirectional: bool = False, attention: str = "bahdanau",
-                 rnn_type: str = "lstm", teacher_forcing: float = 1.0) -> None:
+                 rnn_type: str = "lstm", teacher_forcing: float = 1.0, output_segment: int = 1,
+                 input_feeding: bool = True) -> None:
         if spec.is_classification:
             raise ValueError("Seq2SeqForecaster forecasts numbers; it does not support classification")
-        super().__init__(nn.Linear(spec.n_features, emb_size), nn.Linear(spec.n_targets, emb_size),
-                         spec.n_targets, emb_size, hidden_size, num_layers, dropout, bidirectional, attention,
-                         rnn_type, teacher_forcing)
+        if spec.horizon % output_segment:
+            raise ValueError(f"horizon {spec.horizon} is not a multiple of output_segment {output_segment}")
+        step_size = spec.n_targets * output_segment
+        super().__init__(nn.Linear(spec.n_features, emb_size), nn.Linear(step_size, emb_size),
+                         step_size, emb_size, hidden_size, num_layers, dropout, bidirectional, attention,
+                         rnn_type, teacher_forcing, input_feeding)
         self.spec = spec
+        self.output_segment = output_segment
         index = list(spec.target_index) or [-1] * spec.n_targets
         self.register_buffer("target_index", torch.tensor([max(i, 0) for i in index], dtype=torch.long),
                              persistent=False)
@@ -333,21 +362,29 @@ class Seq2SeqForecaster(EncoderDecoder):
         return scores
 
     def start_values(self, x: Tensor) -> Tensor:
-        last = x[:, -1, :].index_select(1, self.target_index)
-        return last * self.target_known.to(last.dtype)
+        """The last observed segment of each target, (B, output_segment * n_targets)."""
+        last = x[:, -self.output_segment:, :].index_select(2, self.target_index)
+        return (last * self.target_known.to(last.dtype)).flatten(1)
 
     def forward(self, x: Tensor, targets: Optional[Tensor] = None) -> tuple[Tensor, Optional[Tensor]]:
         memory, state = self.encode(x)
         start = self.start_values(x)
+        steps = self.spec.horizon // self.output_segment
         gold = None
         if targets is not None and self.training and self.teacher_forcing > 0:
-            gold = torch.cat([start.unsqueeze(1), targets[:, :-1]], dim=1)
-        return self._unroll(memory, state, start, gold, self.spec.horizon)
+            segments = targets.reshape(targets.size(0), steps, -1)
+            gold = torch.cat([start.unsqueeze(1), segments[:, :-1]], dim=1)
+        prediction, attention = self._unroll(memory, state, start, gold, steps)
+        return prediction.reshape(x.size(0), self.spec.horizon, self.spec.n_targets), attention
 
 
 def build_seq2seq_forecaster(config: "Config", spec: "SeriesSpec") -> nn.Module:
-    """Registry builder ``--model seq2seq`` for numeric forecasting."""
+    """Registry builder ``--model seq2seq`` for numeric forecasting (``--segment_len`` also segments the output)."""
+    if spec.horizon % config.segment_len:
+        raise UserInputError(f"--model seq2seq: --horizon {spec.horizon} is not a multiple of "
+                             f"--segment_len {config.segment_len}")
     return Seq2SeqForecaster(spec, emb_size=config.emb_size, hidden_size=config.hidden_size,
                              num_layers=config.num_layers, dropout=config.dropout,
                              bidirectional=config.bidirectional, attention=config.attention,
-                             rnn_type=config.rnn_type, teacher_forcing=config.teacher_forcing)
+                             rnn_type=config.rnn_type, teacher_forcing=config.teacher_forcing,
+                             output_segment=config.segment_len, input_feeding=config.input_feeding)

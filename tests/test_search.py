@@ -20,10 +20,11 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def make_model(seed: int = 0, attention: str = "bahdanau", rnn_type: str = "gru", bidirectional: bool = True):
+def make_model(seed: int = 0, attention: str = "bahdanau", rnn_type: str = "gru", bidirectional: bool = True,
+               input_feeding: bool = True):
     torch.manual_seed(seed)
     model = Seq2Seq(VOCAB, VOCAB, emb_size=8, hidden_size=8, num_layers=1, bidirectional=bidirectional,
-                    attention=attention, rnn_type=rnn_type).eval()
+                    attention=attention, rnn_type=rnn_type, input_feeding=input_feeding).eval()
     with torch.no_grad():  # a bit sharper than default init so hypotheses end at different lengths
         model.generator.weight.mul_(3.0)
     return model
@@ -38,10 +39,11 @@ def make_batch(seed: int = 1, batch: int = 6, max_src: int = 7):
     return src, lengths
 
 
-@pytest.mark.parametrize("attention", ["bahdanau", "general", "none"])
+@pytest.mark.parametrize("attention,input_feeding", [("bahdanau", True), ("general", True), ("general", False),
+                                                     ("none", True)])
 @pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
-def test_beam_size_one_equals_greedy(attention, rnn_type):
-    model = make_model(attention=attention, rnn_type=rnn_type)
+def test_beam_size_one_equals_greedy(attention, input_feeding, rnn_type):
+    model = make_model(attention=attention, rnn_type=rnn_type, input_feeding=input_feeding)
     src, lengths = make_batch()
     g_tokens, g_att = greedy_decode(model, src, lengths, 12, SOS, EOS)
     for alpha in (0.0, 1.0):

@@ -197,3 +197,57 @@ def test_learns_to_reverse_sequences():
             if best >= 0.99 or time.perf_counter() - started > 55:
                 break
     assert best >= 0.99, f"exact match {best:.3f} after {step} steps"
+
+
+@pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+@pytest.mark.parametrize("attention", ["dot", "general", "concat", "none"])
+def test_one_call_teacher_forced_decoder_equals_stepping(attention, rnn_type, monkeypatch):
+    """Without input feeding the teacher-forced decoder runs in one recurrent call; same numbers as stepping."""
+    torch.manual_seed(4)
+    model = Seq2Seq(12, 13, 8, 6, num_layers=2, bidirectional=True, attention=attention, rnn_type=rnn_type,
+                    input_feeding=False).eval()
+    assert model.decoder.can_run_all and model.decoder.rnn.input_size == 8
+    src, lengths, tgt = batch()
+    memory, state = model.encode(src, lengths)
+    stepped, weights = [], []
+    for t in range(tgt.size(1)):
+        scores, state, w = model.decode_step(tgt[:, t], state, memory)
+        stepped.append(scores)
+        weights.append(w)
+    monkeypatch.setattr(model, "decode_step", lambda *a: pytest.fail("the fast path must not step"))
+    fast, fast_attention = model(src, lengths, tgt)
+    assert torch.allclose(fast, torch.stack(stepped, 1), atol=1e-5)
+    if attention != "none":
+        assert torch.allclose(fast_attention, torch.stack(weights, 1), atol=1e-6)
+        assert (fast_attention[1, :, 4:] == 0).all()
+
+
+def test_input_feeding_and_bahdanau_keep_the_step_loop():
+    assert not Seq2Seq(12, 13, 8, 6, attention="general").decoder.can_run_all
+    assert not Seq2Seq(12, 13, 8, 6, attention="bahdanau", input_feeding=False).decoder.can_run_all
+
+
+def test_forecaster_output_segments():
+    torch.manual_seed(5)
+    spec = SeriesSpec(n_features=3, seq_len=16, horizon=12, n_targets=2, target_index=(0, 2))
+    model = Seq2SeqForecaster(spec, emb_size=8, hidden_size=6, output_segment=4).eval()
+    x = torch.randn(5, 16, 3)
+    prediction, attention = model(x)
+    assert prediction.shape == (5, 12, 2) and attention.shape == (5, 3, 16)  # 12 steps in 3 decoder steps
+    assert torch.equal(model.start_values(x).reshape(5, 4, 2), x[:, -4:, [0, 2]])
+    model.train()
+    targets = torch.randn(5, 12, 2)
+    a, _ = model(x, targets)
+    last_changed, first_changed = targets.clone(), targets.clone()
+    last_changed[:, 8:] = 0  # the last segment is never fed
+    first_changed[:, :4] = 0  # the first segment is fed to the second decoder step
+    assert torch.allclose(a, model(x, last_changed)[0])
+    b, _ = model(x, first_changed)
+    assert torch.allclose(a[:, :4], b[:, :4]) and not torch.allclose(a[:, 4:], b[:, 4:])
+
+
+def test_forecaster_segment_must_divide_horizon():
+    from utils.errors import UserInputError
+    spec = SeriesSpec(n_features=1, seq_len=12, horizon=5, n_targets=1, target_index=(0,))
+    with pytest.raises(UserInputError, match="--horizon 5 is not a multiple of --segment_len 4"):
+        build_seq2seq_forecaster(Config(model="seq2seq", segment_len=4), spec)
