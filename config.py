@@ -63,6 +63,8 @@ class Config:
     epochs: int = _opt(20, "maximum training epochs")
     batch_size: int = _opt(32, "batch size per device")
     lr: float = _opt(1e-3, "Adam learning rate")
+    loss: Literal["mse", "mae", "huber"] = _opt(
+        "mse", "regression training loss (early stopping and checkpoints follow it on validation)")
     weight_decay: float = _opt(0.0, "AdamW weight decay")
     patience: int = _opt(5, "early-stopping patience in epochs on the validation loss (0 = off)")
     grad_clip: float = _opt(1.0, "gradient-norm clipping (0 = off)")

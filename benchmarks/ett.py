@@ -7,6 +7,9 @@ gives mean ± std over ``--seeds`` and the ratio to the published figure (< 1 = 
     python benchmarks/ett.py --quick                     # minutes: S and M, horizon 24, 1 seed
     python benchmarks/ett.py                             # the full sweep (hours on a 2-core CPU)
     python benchmarks/ett.py --models lstm_attention --settings M --horizons 96 --seq_len 96 --seeds 1,2,3
+    python benchmarks/ett.py --ablate --models lstm_attention --settings M --horizons 96   # which ideas matter
+
+``--ablate`` reruns the first model/setting/horizon with each forecasting idea switched off (or on) in turn.
 """
 from __future__ import annotations
 
@@ -56,6 +59,17 @@ def reference(setting: str, horizon: int) -> tuple[str, tuple[float, float] | No
     return "-", None
 
 
+# variant -> main.py flags appended after --extra (later flags win)
+ABLATIONS = {
+    "as configured": [],
+    "no RevIN": ["--revin", "false"],
+    "no linear skip": ["--linear_skip", "false"],
+    "no channel independence": ["--channel_independent", "false"],
+    "no segments (segment_len 1)": ["--segment_len", "1"],
+    "+ time features": ["--time_features"],
+}
+
+
 def fmt(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.4f}"
@@ -71,7 +85,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="1")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="horizon 24 only, at most 6 epochs")
-    parser.add_argument("--extra", default="", help="more main.py flags, e.g. '--revin false' for an ablation")
+    parser.add_argument("--extra", default="", help="more main.py flags, e.g. '--segment_len 12'")
+    parser.add_argument("--ablate", action="store_true", help="switch each idea off in turn (first model/setting/horizon)")
     args = parser.parse_args()
     if not ETT.exists():
         sys.exit(f"{ETT} not found (the shared datasets live beside the project root)")
@@ -80,6 +95,9 @@ def main() -> None:
     extra = ["--epochs", str(epochs), "--patience", "3", *args.extra.split()]
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"ETTh1, input {args.seq_len}, epochs <= {epochs}, seeds {seeds}, flags {' '.join(extra)}\n")
+    if args.ablate:
+        ablate(args.models.split(",")[0], args.settings.split(",")[0], horizons[0], args.seq_len, seeds, extra)
+        return
     print("| setting | horizon | model | MSE | MAE | reference | ref MSE / MAE | MSE ratio | train s/run |")
     print("|---|---:|---|---:|---:|---|---:|---:|---:|")
     for setting in args.settings.split(","):
@@ -94,6 +112,21 @@ def main() -> None:
                 seconds = statistics.mean(r.get("fit_seconds", r["wall_seconds"]) for r in runs)
                 print(f"| {setting} | {horizon} | {model} | {fmt(mse)} | {fmt(mae)} | {name} | {ref_text} | "
                       f"{ratio} | {seconds:.0f} |", flush=True)
+
+
+def ablate(model: str, setting: str, horizon: int, seq_len: int, seeds: list[int], extra: list[str]) -> None:
+    print(f"Ablation: {model}, setting {setting}, horizon {horizon}\n")
+    print("| variant | MSE | MAE | ΔMSE vs as configured | train s/run |")
+    print("|---|---:|---:|---:|---:|")
+    baseline = None
+    for variant, flags in ABLATIONS.items():
+        runs = [run_once(model, setting, horizon, seq_len, seed, [*extra, *flags]) for seed in seeds]
+        mse = [r["test/mse"] for r in runs]
+        mean = statistics.mean(mse)
+        baseline = mean if baseline is None else baseline
+        seconds = statistics.mean(r.get("fit_seconds", r["wall_seconds"]) for r in runs)
+        print(f"| {variant} | {fmt(mse)} | {fmt([r['test/mae'] for r in runs])} | {mean / baseline - 1:+.1%} | "
+              f"{seconds:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

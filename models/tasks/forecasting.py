@@ -60,6 +60,10 @@ class ForecastingTask(L.LightningModule):
     def _loss(self, prediction: Tensor, y: Tensor) -> Tensor:
         if self.spec.is_classification:
             return F.cross_entropy(prediction.float(), y)
+        if self.config.loss == "mae":
+            return F.l1_loss(prediction.float(), y)
+        if self.config.loss == "huber":
+            return F.huber_loss(prediction.float(), y)
         return F.mse_loss(prediction.float(), y)
 
     def to_original_units(self, values: Tensor) -> Tensor:
