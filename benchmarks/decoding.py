@@ -6,7 +6,8 @@ Sources are the Multi30k test set (``../shared/data/multi30k/test_2016_flickr.de
 dates task. Without ``--ckpt`` the model is random-init (GRU, Bahdanau, 256/256, bidirectional) with the
 tokenizers trained on the corresponding training data: a random model rarely emits ``<eos>``, so every
 method decodes up to ``--max_len`` steps, which makes this a per-step cost comparison. The one-at-a-time
-loop calls the same ``beam_search`` with a batch of 1 on the first ``--single`` sentences.
+loop calls the same ``beam_search`` with a batch of 1 on the first ``--single`` sentences. The three methods
+run in alternation (a slice of each per round), so a shared machine's load changes affect them alike.
 """
 from __future__ import annotations
 
@@ -57,11 +58,19 @@ def batches(encoded: list[list[int]], batch_size: int) -> list[tuple[torch.Tenso
     return [pad_sequences([encoded[i] for i in order[s:s + batch_size]]) for s in range(0, len(order), batch_size)]
 
 
-def timed(fn, groups) -> float:
-    start = time.perf_counter()
-    for src, lengths in groups:
-        fn(src, lengths)
-    return time.perf_counter() - start
+def interleaved(methods: dict, groups: dict) -> dict[str, float]:
+    """Seconds per method, running the methods' groups in alternation so load changes hit all of them."""
+    seconds = {name: 0.0 for name in methods}
+    rounds = max(len(g) for g in groups.values())
+    for i in range(rounds):
+        for name, fn in methods.items():
+            share = groups[name]
+            lo, hi = i * len(share) // rounds, (i + 1) * len(share) // rounds
+            start = time.perf_counter()
+            for src, lengths in share[lo:hi]:
+                fn(src, lengths)
+            seconds[name] += time.perf_counter() - start
+    return seconds
 
 
 def main() -> None:
@@ -89,10 +98,11 @@ def main() -> None:
 
     grouped = batches(encoded, args.batch_size)
     singles = batches(encoded[:args.single], 1)
-    timed(beam, grouped[:1])  # warm-up
-    rows = [(f"greedy, batch {args.batch_size}", len(encoded), timed(greedy, grouped)),
-            (f"beam {k}, batch {args.batch_size} (batched)", len(encoded), timed(beam, grouped)),
-            (f"beam {k}, one sentence at a time", len(singles), timed(beam, singles))]
+    beam(*grouped[0])  # warm-up
+    names = [f"greedy, batch {args.batch_size}", f"beam {k}, batch {args.batch_size} (batched)",
+             f"beam {k}, one sentence at a time"]
+    seconds = interleaved(dict(zip(names, (greedy, beam, beam))), dict(zip(names, (grouped, grouped, singles))))
+    rows = [(name, n, seconds[name]) for name, n in zip(names, (len(encoded), len(encoded), len(singles)))]
     speed = {name: n / seconds for name, n, seconds in rows}
     batched = speed[rows[1][0]]
     print(f"{what}; max_len {max_len}; {args.threads} CPU threads; torch {torch.__version__}\n")
