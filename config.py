@@ -63,6 +63,8 @@ class Config:
     epochs: int = _opt(20, "maximum training epochs")
     batch_size: int = _opt(32, "batch size per device")
     lr: float = _opt(1e-3, "Adam learning rate")
+    lr_schedule: Literal["plateau", "halve", "cosine", "constant"] = _opt(
+        "plateau", "numeric tasks: halve the lr on a validation plateau, after every epoch, cosine decay, or none")
     loss: Literal["mse", "mae", "huber"] = _opt(
         "mse", "regression training loss (early stopping and checkpoints follow it on validation)")
     weight_decay: float = _opt(0.0, "AdamW weight decay")

@@ -21,6 +21,7 @@ from models import build_model
 from models.spec import SeriesSpec
 from utils.metrics import classification_metrics, regression_metrics
 from utils.plots import plot_attention, plot_forecasts
+from utils.schedules import optimizer_with_schedule
 
 
 class ForecastingTask(L.LightningModule):
@@ -104,9 +105,8 @@ class ForecastingTask(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5,
-                                                               patience=max(1, self.config.patience // 2))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor}}
+        return optimizer_with_schedule(optimizer, self.config.lr_schedule, self.config.epochs, self.config.patience,
+                                       self.monitor)
 
     # ---- artefacts, written once on global rank 0 after testing with the best weights ----------
     @torch.no_grad()

@@ -1,0 +1,39 @@
+"""``--lr_schedule``: the learning rate each schedule gives after a few epochs."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from utils.schedules import optimizer_with_schedule
+
+
+def lr_after(schedule: str, epochs_done: int, val_losses: list[float] | None = None) -> float:
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    config = optimizer_with_schedule(optimizer, schedule, epochs=4, patience=2, monitor="val/loss")
+    scheduler = config.get("lr_scheduler", {}).get("scheduler")
+    for epoch in range(epochs_done):
+        optimizer.step()
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(val_losses[epoch])
+        elif scheduler is not None:
+            scheduler.step()
+    return optimizer.param_groups[0]["lr"]
+
+
+def test_halve_constant_cosine() -> None:
+    assert lr_after("halve", 3) == pytest.approx(0.125)
+    assert lr_after("constant", 3) == 1.0
+    assert lr_after("cosine", 2) == pytest.approx(0.5 * (1 + math.cos(math.pi * 2 / 4)))
+    assert lr_after("cosine", 4) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_plateau_halves_only_after_stalling() -> None:
+    assert lr_after("plateau", 3, [3.0, 2.0, 1.0]) == 1.0
+    assert lr_after("plateau", 3, [1.0, 1.0, 1.0]) == 0.5  # patience max(1, 2 // 2) = 1 epoch
+
+
+def test_unknown_schedule_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown learning-rate schedule"):
+        lr_after("linear", 1)
