@@ -346,6 +346,8 @@ class Seq2SeqForecaster(EncoderDecoder):
             raise ValueError("Seq2SeqForecaster forecasts numbers; it does not support classification")
         if spec.horizon % output_segment:
             raise ValueError(f"horizon {spec.horizon} is not a multiple of output_segment {output_segment}")
+        if output_segment > spec.seq_len and any(i >= 0 for i in spec.target_index):
+            raise ValueError(f"output_segment {output_segment} is longer than the input window {spec.seq_len}")
         step_size = spec.n_targets * output_segment
         super().__init__(nn.Linear(spec.n_features, emb_size), nn.Linear(step_size, emb_size),
                          step_size, emb_size, hidden_size, num_layers, dropout, bidirectional, attention,
@@ -362,7 +364,9 @@ class Seq2SeqForecaster(EncoderDecoder):
         return scores
 
     def start_values(self, x: Tensor) -> Tensor:
-        """The last observed segment of each target, (B, output_segment * n_targets)."""
+        """The last observed segment of each target, (B, output_segment * n_targets); zeros where unknown."""
+        if not bool(self.target_known.any()):  # e.g. inside --segment_len, where inputs are segment embeddings
+            return x.new_zeros(x.size(0), self.output_segment * self.spec.n_targets)
         last = x[:, -self.output_segment:, :].index_select(2, self.target_index)
         return (last * self.target_known.to(last.dtype)).flatten(1)
 

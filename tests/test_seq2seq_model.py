@@ -251,3 +251,12 @@ def test_forecaster_segment_must_divide_horizon():
     spec = SeriesSpec(n_features=1, seq_len=12, horizon=5, n_targets=1, target_index=(0,))
     with pytest.raises(UserInputError, match="--horizon 5 is not a multiple of --segment_len 4"):
         build_seq2seq_forecaster(Config(model="seq2seq", segment_len=4), spec)
+
+
+def test_forecaster_inside_segment_input_builds_and_runs():
+    """--model seq2seq --segment_len 12: segment embeddings in, 12 steps out per decoder step."""
+    from models import build_model
+    spec = SeriesSpec(n_features=1, seq_len=96, horizon=24, n_targets=1, target_index=(0,))
+    model = build_model(Config(model="seq2seq", segment_len=12, hidden_size=8, emb_size=8), spec).eval()
+    prediction, attention = model(torch.randn(3, 96, 1))
+    assert prediction.shape == (3, 24, 1) and attention.shape == (3, 2, 8)  # 2 decoder steps over 8 segments
