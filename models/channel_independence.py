@@ -22,10 +22,11 @@ def univariate_spec(spec: SeriesSpec) -> SeriesSpec:
 
 
 class ChannelIndependent(nn.Module):
+    """Wraps ``inner`` (built for :func:`univariate_spec`); every target of ``spec`` must be an input column,
+    which ``models.build_model`` checks before wrapping."""
+
     def __init__(self, inner: nn.Module, spec: SeriesSpec) -> None:
         super().__init__()
-        if spec.is_classification or any(i < 0 for i in spec.target_index):
-            raise ValueError("channel independence needs every target to be an input column")
         self.inner = inner
         covariates = [i for i in range(spec.n_features) if i not in spec.target_index]
         self.register_buffer("target_index", torch.tensor(spec.target_index, dtype=torch.long), persistent=False)

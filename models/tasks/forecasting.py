@@ -23,6 +23,8 @@ from utils.metrics import classification_metrics, regression_metrics
 from utils.plots import plot_attention, plot_forecasts
 from utils.schedules import optimizer_with_schedule
 
+REGRESSION_LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}  # --loss
+
 
 class ForecastingTask(L.LightningModule):
     monitor = "val/loss"
@@ -61,11 +63,7 @@ class ForecastingTask(L.LightningModule):
     def _loss(self, prediction: Tensor, y: Tensor) -> Tensor:
         if self.spec.is_classification:
             return F.cross_entropy(prediction.float(), y)
-        if self.config.loss == "mae":
-            return F.l1_loss(prediction.float(), y)
-        if self.config.loss == "huber":
-            return F.huber_loss(prediction.float(), y)
-        return F.mse_loss(prediction.float(), y)
+        return REGRESSION_LOSSES[self.config.loss](prediction.float(), y)
 
     def to_original_units(self, values: Tensor) -> Tensor:
         """Undo the StandardScaler of the target columns: (..., n_targets)."""
