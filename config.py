@@ -56,6 +56,9 @@ class Config:
         "bahdanau", "attention score for lstm_attention and seq2seq")
     revin: bool = _opt(True, "reversible instance normalisation of each input window (forecasting)")
     segment_len: int = _opt(1, "SegRNN-style: the recurrent core steps over segments of this many time steps")
+    head: Literal["direct", "pmf"] = _opt(
+        "direct", "lstm_attention: one linear map to the whole horizon, or SegRNN's parallel decoding of "
+        "--segment_len-step output segments (one LSTM step per segment from a position embedding, with attention)")
     linear_skip: bool = _opt(True, "add a linear map from each target's input window to its forecast")
     channel_independent: bool = _opt(
         True, "with several targets (--features M), forecast each channel with one shared univariate model")

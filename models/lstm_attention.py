@@ -13,7 +13,9 @@ from torch import Tensor, nn
 from models.attention import build_attention
 from models.custom_lstm import CustomLSTM
 from models.heads import DirectHead
+from models.parallel_decoder import ParallelSegmentDecoder
 from models.spec import SeriesSpec
+from utils.errors import UserInputError
 
 if TYPE_CHECKING:
     from config import Config
@@ -21,15 +23,23 @@ if TYPE_CHECKING:
 
 class LSTMAttention(nn.Module):
     def __init__(self, spec: SeriesSpec, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
-                 bidirectional: bool = False, attention: str = "bahdanau") -> None:
+                 bidirectional: bool = False, attention: str = "bahdanau", head: str = "direct",
+                 output_segment_len: int = 1) -> None:
         super().__init__()
         self.encoder = CustomLSTM(spec.n_features, hidden_size, num_layers, dropout, bidirectional)
         size = self.encoder.output_size
+        self.decoder = None
+        if head == "pmf":
+            self.decoder = ParallelSegmentDecoder(self.encoder, spec.horizon, output_segment_len, spec.n_targets,
+                                                  dropout, attention)
+            return
         self.attention = None if attention == "none" else build_attention(attention, size, size)
         self.head = DirectHead(size if self.attention is None else 2 * size, spec, dropout)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Optional[Tensor]]:
-        outputs, (h_n, _) = self.encoder(x)
+        outputs, (h_n, c_n) = self.encoder(x)
+        if self.decoder is not None:
+            return self.decoder(outputs, (h_n, c_n), self.encoder.num_directions)
         final = self.encoder.final_hidden(h_n)
         if self.attention is None:
             return self.head(final), None
@@ -38,5 +48,8 @@ class LSTMAttention(nn.Module):
 
 
 def build_lstm_attention(config: "Config", spec: SeriesSpec) -> LSTMAttention:
+    if config.head == "pmf" and spec.horizon % config.segment_len:
+        raise UserInputError(f"--head pmf decodes --segment_len {config.segment_len}-step segments, which must "
+                             f"divide --horizon {spec.horizon}")
     return LSTMAttention(spec, config.hidden_size, config.num_layers, config.dropout, config.bidirectional,
-                         config.attention)
+                         config.attention, config.head, config.segment_len)

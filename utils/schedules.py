@@ -1,9 +1,21 @@
-"""Learning-rate schedules for ``--lr_schedule``, in the dict form ``LightningModule.configure_optimizers`` returns."""
+"""The optimiser and the ``--lr_schedule`` learning-rate schedules, in the dict form
+``LightningModule.configure_optimizers`` returns."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import torch
+
+# Lightning's GradScaler must unscale gradients before clipping, which a fused optimiser cannot allow.
+_SCALED_PRECISIONS = {"16-mixed", "16"}
+
+
+def adamw(parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: float,
+          precision: str) -> torch.optim.AdamW:
+    """AdamW (plain Adam when ``weight_decay`` is 0) with the fused kernel: one op per step instead of about ten
+    per parameter tensor, which on small recurrent models is a tenth of the training step on a CPU."""
+    fused = str(precision) not in _SCALED_PRECISIONS
+    return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=fused)
 
 
 def optimizer_with_schedule(optimizer: torch.optim.Optimizer, schedule: str, epochs: int, patience: int,

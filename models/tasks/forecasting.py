@@ -21,7 +21,7 @@ from models import build_model
 from models.spec import SeriesSpec
 from utils.metrics import classification_metrics, regression_metrics
 from utils.plots import plot_attention, plot_forecasts
-from utils.schedules import optimizer_with_schedule
+from utils.schedules import adamw, optimizer_with_schedule
 
 REGRESSION_LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}  # --loss
 
@@ -102,7 +102,7 @@ class ForecastingTask(L.LightningModule):
         self._evaluate(batch, "test")
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        optimizer = adamw(self.parameters(), self.config.lr, self.config.weight_decay, self.config.precision)
         return optimizer_with_schedule(optimizer, self.config.lr_schedule, self.config.epochs, self.config.patience,
                                        self.monitor)
 

@@ -29,6 +29,7 @@ from config import Config
 from models.search import beam_search, greedy_decode
 from models.seq2seq import Seq2Seq, build_seq2seq
 from utils.errors import UserInputError
+from utils.schedules import adamw
 from utils.text_data import EOS, PAD, SOS, decode_ids, encode_sources, pad_sequences, read_lines, reference_text
 
 
@@ -140,7 +141,7 @@ class TranslationTask(L.LightningModule):
         self._eval_epoch_end("test")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.config.lr)
+        return adamw(self.parameters(), self.config.lr, self.config.weight_decay, self.config.precision)
 
     # ---- translation and artefacts ------------------------------------------------------------------
     @torch.no_grad()
