@@ -34,11 +34,13 @@ LSTMA = {
 SEGRNN = {96: (0.368, 0.395), 192: (0.408, 0.419), 336: (0.444, 0.440), 720: (0.446, 0.457)}
 
 
-def run_once(model: str, setting: str, horizon: int, seq_len: int, seed: int, extra: list[str]) -> dict:
+def run_once(model: str, setting: str, horizon: int, seq_len: int, seed: int, extra: list[str],
+             full_batches: int = 0) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, str(ROOT / "main.py"), "--model", model, "--data_path", str(ETT),
-                   "--features", setting, "--target", "OT", "--seq_len", str(seq_len), "--horizon", str(horizon),
-                   "--split", "ett_h", "--seed", str(seed), "--logger", "none", "--output_dir", tmp, *extra]
+        data_flags = ["--data_path", str(ETT), "--features", setting, "--target", "OT", "--seq_len", str(seq_len),
+                      "--horizon", str(horizon), "--split", "ett_h"]
+        command = [sys.executable, str(ROOT / "main.py"), "--model", model, *data_flags, "--seed", str(seed),
+                   "--logger", "none", "--output_dir", tmp, *extra]
         started = time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
@@ -48,7 +50,27 @@ def run_once(model: str, setting: str, horizon: int, seq_len: int, seed: int, ex
         if timing.exists():
             metrics.update(json.loads(timing.read_text()))
         metrics["wall_seconds"] = time.perf_counter() - started
+        if full_batches:
+            metrics["test/mse_full_batches"] = mse_of_full_batches(Path(tmp) / "predictions.csv", data_flags,
+                                                                   full_batches)
         return metrics
+
+
+def mse_of_full_batches(predictions_csv: Path, data_flags: list[str], batch: int) -> float:
+    """Scaled test MSE over the first ``floor(windows / batch) * batch`` windows only: what code that drops the
+    last partial test batch (``drop_last=True``, as in the DLinear-lineage ``data_factory.py``) reports."""
+    import pandas as pd
+
+    sys.path.insert(0, str(ROOT))
+    from config import parse_config
+    from data_loader import LongSeriesDataModule
+
+    datamodule = LongSeriesDataModule(parse_config(data_flags))
+    datamodule.load()
+    std = dict(zip(datamodule.target_names, datamodule.target_std))
+    frame = pd.read_csv(predictions_csv)
+    kept = frame[frame.window < (frame.window.max() + 1) // batch * batch]
+    return float((((kept.actual - kept.predicted) / kept.target.map(std)) ** 2).mean())
 
 
 def references(setting: str, horizon: int, mse: float) -> str:
@@ -76,6 +98,11 @@ def summarize(runs: list[dict]) -> tuple[list[float], list[float], float]:
     return [r["test/mse"] for r in runs], [r["test/mae"] for r in runs], seconds
 
 
+def full_batch_cell(runs: list[dict]) -> str:
+    """The ``--full_batches`` column, when asked for."""
+    return f" {fmt([r['test/mse_full_batches'] for r in runs])} |" if "test/mse_full_batches" in runs[0] else ""
+
+
 def fmt(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.4f}"
@@ -93,6 +120,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="horizon 24 only, at most 6 epochs")
     parser.add_argument("--extra", default="", help="more main.py flags, e.g. '--segment_len 12'")
     parser.add_argument("--ablate", action="store_true", help="switch each idea off in turn (first model/setting/horizon)")
+    parser.add_argument("--full_batches", type=int, default=0, metavar="N",
+                        help="add a column: test MSE over whole batches of N windows only (drop_last=True protocols)")
     args = parser.parse_args()
     if not ETT.exists():
         sys.exit(f"{ETT} not found (the shared datasets live beside the project root)")
@@ -104,16 +133,19 @@ def main() -> None:
     if args.ablate:
         ablate(args.models.split(",")[0], args.settings.split(",")[0], horizons[0], args.seq_len, seeds, extra)
         return
+    extra_header = f" MSE, first ⌊n/{args.full_batches}⌋·{args.full_batches} windows |" if args.full_batches else ""
     print("| setting | horizon | model | MSE | MAE | LSTMa MSE / MAE | × LSTMa | SegRNN MSE / MAE | × SegRNN | "
-          "train s/run |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+          f"train s/run |{extra_header}")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if args.full_batches else ""))
     for setting in args.settings.split(","):
         for horizon in horizons:
             for model in args.models.split(","):
-                mse, mae, seconds = summarize([run_once(model, setting, horizon, args.seq_len, seed, extra)
-                                               for seed in seeds])
+                runs = [run_once(model, setting, horizon, args.seq_len, seed, extra, args.full_batches)
+                        for seed in seeds]
+                mse, mae, seconds = summarize(runs)
                 print(f"| {setting} | {horizon} | {model} | {fmt(mse)} | {fmt(mae)} | "
-                      f"{references(setting, horizon, statistics.mean(mse))} | {seconds:.0f} |", flush=True)
+                      f"{references(setting, horizon, statistics.mean(mse))} | {seconds:.0f} |{full_batch_cell(runs)}",
+                      flush=True)
 
 
 def ablate(model: str, setting: str, horizon: int, seq_len: int, seeds: list[int], extra: list[str]) -> None:
