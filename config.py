@@ -55,10 +55,14 @@ class Config:
     attention: Literal["bahdanau", "dot", "general", "concat", "none"] = _opt(
         "bahdanau", "attention score for lstm_attention and seq2seq")
     revin: bool = _opt(True, "reversible instance normalisation of each input window (forecasting)")
+    revin_mode: Literal["standard", "last"] = _opt(
+        "standard", "--revin by each window's mean and std (RevIN), or by subtracting its last value (SegRNN)")
     segment_len: int = _opt(1, "SegRNN-style: the recurrent core steps over segments of this many time steps")
     head: Literal["direct", "pmf"] = _opt(
         "direct", "lstm_attention: one linear map to the whole horizon, or SegRNN's parallel decoding of "
         "--segment_len-step output segments (one LSTM step per segment from a position embedding, with attention)")
+    channel_embedding: bool = _opt(
+        True, "--head pmf with --channel_independent: decoder queries also carry a learned per-channel embedding")
     linear_skip: bool = _opt(True, "add a linear map from each target's input window to its forecast")
     channel_independent: bool = _opt(
         True, "with several targets (--features M), forecast each channel with one shared univariate model")

@@ -68,5 +68,5 @@ def _wrap_forecaster(model: nn.Module, config: "Config", spec: "SeriesSpec") -> 
         model = LinearSkip(model, spec)
     if config.revin and not spec.is_classification:
         from models.revin import RevIN
-        model = RevIN(model, spec)
+        model = RevIN(model, spec, mode=config.revin_mode)
     return model

@@ -18,7 +18,8 @@ from models.spec import SeriesSpec
 def univariate_spec(spec: SeriesSpec) -> SeriesSpec:
     """The spec the shared per-channel model is built for: one target (column 0) plus the covariates."""
     covariates = spec.n_features - spec.n_targets
-    return replace(spec, n_features=1 + covariates, n_targets=1, target_index=(0,))
+    return replace(spec, n_features=1 + covariates, n_targets=1, target_index=(0,),
+                   interleaved_channels=spec.n_targets)
 
 
 class ChannelIndependent(nn.Module):

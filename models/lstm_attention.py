@@ -24,14 +24,15 @@ if TYPE_CHECKING:
 class LSTMAttention(nn.Module):
     def __init__(self, spec: SeriesSpec, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
                  bidirectional: bool = False, attention: str = "bahdanau", head: str = "direct",
-                 output_segment_len: int = 1) -> None:
+                 output_segment_len: int = 1, channel_embedding: bool = True) -> None:
         super().__init__()
         self.encoder = CustomLSTM(spec.n_features, hidden_size, num_layers, dropout, bidirectional)
         size = self.encoder.output_size
         self.decoder = None
         if head == "pmf":
+            channels = spec.interleaved_channels if channel_embedding else 1
             self.decoder = ParallelSegmentDecoder(self.encoder, spec.horizon, output_segment_len, spec.n_targets,
-                                                  dropout, attention)
+                                                  dropout, attention, channels)
             return
         self.attention = None if attention == "none" else build_attention(attention, size, size)
         self.head = DirectHead(size if self.attention is None else 2 * size, spec, dropout)
@@ -52,4 +53,4 @@ def build_lstm_attention(config: "Config", spec: SeriesSpec) -> LSTMAttention:
         raise UserInputError(f"--head pmf decodes --segment_len {config.segment_len}-step segments, which must "
                              f"divide --horizon {spec.horizon}")
     return LSTMAttention(spec, config.hidden_size, config.num_layers, config.dropout, config.bidirectional,
-                         config.attention, config.head, config.segment_len)
+                         config.attention, config.head, config.segment_len, config.channel_embedding)

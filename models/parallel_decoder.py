@@ -6,6 +6,8 @@ encoder's final state reads it (all segments at once, as a batch of ``B * n_segm
 between output segments, so no error accumulation), its output attends over the encoder outputs, and a
 linear layer shared by all segments maps ``[decoder state; context]`` to that segment's values.
 Sharing the output layer across segments is the inductive bias: the horizon is made of similar pieces.
+Under channel independence each query also carries a learned embedding of its channel (SegRNN's
+``channel_id``), so one shared model can still tell ETT's oil temperature from its loads.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from models.custom_lstm import CustomLSTM
 
 class ParallelSegmentDecoder(nn.Module):
     def __init__(self, encoder: CustomLSTM, horizon: int, segment_len: int, n_targets: int, dropout: float,
-                 attention: str) -> None:
+                 attention: str, channels: int = 1) -> None:
         super().__init__()
         if horizon % segment_len:
             raise ValueError(f"horizon {horizon} is not a multiple of segment_len {segment_len}")
@@ -28,7 +30,12 @@ class ParallelSegmentDecoder(nn.Module):
         self.n_segments = horizon // segment_len
         self.segment_len = segment_len
         self.n_targets = n_targets
-        self.position = nn.Parameter(torch.randn(self.n_segments, size) * size ** -0.5)
+        # SegRNN's channel position encoding: with C interleaved channels (row r is channel r % C) half of each
+        # query is the segment's position embedding and half a learned embedding of the row's channel.
+        self.channels = channels
+        channel_size = size // 2 if channels > 1 else 0
+        self.position = nn.Parameter(torch.randn(self.n_segments, size - channel_size) * size ** -0.5)
+        self.channel = nn.Parameter(torch.randn(channels, channel_size) * size ** -0.5) if channels > 1 else None
         self.cell = CustomLSTM(size, size, encoder.num_layers, dropout)
         self.attention = None if attention == "none" else build_attention(attention, size, size)
         summary = size if self.attention is None else 2 * size
@@ -39,7 +46,11 @@ class ParallelSegmentDecoder(nn.Module):
         """``outputs`` (B, T, D*H) and the encoder's final ``state`` (L*D, B, H) each -> (B, horizon, n_targets)."""
         batch, m = outputs.size(0), self.n_segments
         h0, c0 = (self._merge_directions(s, directions).repeat_interleave(m, dim=1) for s in state)
-        queries = self.position.unsqueeze(0).expand(batch, m, -1).reshape(batch * m, 1, -1)
+        queries = self.position.unsqueeze(0).expand(batch, m, -1)
+        if self.channel is not None:
+            channel = self.channel.repeat(batch // self.channels, 1).unsqueeze(1).expand(-1, m, -1)
+            queries = torch.cat([queries, channel], dim=-1)
+        queries = queries.reshape(batch * m, 1, -1)
         decoded, _ = self.cell(queries, state=(h0, c0))
         decoded = decoded.view(batch, m, -1)
         weights = None

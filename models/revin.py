@@ -2,7 +2,8 @@
 
 Each input window is normalised by its own mean and std (plus a learned affine map); the forecast is
 mapped back with the same statistics of the target columns. This removes level shifts between the
-train and test periods, the main reason recurrent forecasters drift on ETT.
+train and test periods, the main reason recurrent forecasters drift on ETT. ``mode="last"`` is SegRNN's
+simpler variant: subtract each window's last value, add it back to the forecast, no scaling, no affine map.
 """
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from models.spec import SeriesSpec
 
 
 class RevIN(nn.Module):
-    def __init__(self, inner: nn.Module, spec: SeriesSpec, eps: float = 1e-5) -> None:
+    def __init__(self, inner: nn.Module, spec: SeriesSpec, eps: float = 1e-5, mode: str = "standard") -> None:
         super().__init__()
+        if mode not in ("standard", "last"):
+            raise ValueError(f"RevIN mode must be 'standard' or 'last', got {mode!r}")
         self.inner = inner
         self.eps = eps
+        self.mode = mode
         self.affine_weight = nn.Parameter(torch.ones(spec.n_features))
         self.affine_bias = nn.Parameter(torch.zeros(spec.n_features))
         index = torch.tensor([max(i, 0) for i in spec.target_index], dtype=torch.long)
@@ -26,6 +30,10 @@ class RevIN(nn.Module):
         self.register_buffer("target_is_input", torch.tensor([i >= 0 for i in spec.target_index]), persistent=False)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Optional[Tensor]]:
+        if self.mode == "last":
+            last = x[:, -1:, :].detach()
+            prediction, attention = self.inner(x - last)
+            return torch.where(self.target_is_input, prediction + last[..., self.target_index], prediction), attention
         mean = x.mean(dim=1, keepdim=True).detach()
         std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps).detach()
         prediction, attention = self.inner((x - mean) / std * self.affine_weight + self.affine_bias)

@@ -82,3 +82,29 @@ def test_main_trains_with_pmf_head(tiny_csv: Path, tmp_path: Path) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     assert math.isfinite(metrics["test/mse"]) and metrics["parameters"] > 0
 
+
+
+def test_channel_embedding_follows_the_interleaved_rows() -> None:
+    """Row r of a channel-independent batch is channel r % C; only that channel's rows use its embedding."""
+    torch.manual_seed(0)
+    spec = SeriesSpec(n_features=1, seq_len=12, horizon=4, n_targets=1, target_index=(0,), interleaved_channels=3)
+    model = LSTMAttention(spec, 6, head="pmf", output_segment_len=2).eval()
+    assert model.decoder.channel.shape == (3, 3) and model.decoder.position.shape == (2, 3)
+    x = torch.randn(6, 12, 1)
+    before, _ = model(x)
+    with torch.no_grad():
+        model.decoder.channel[1] += 1.0
+    after, _ = model(x)
+    changed = (after - before).abs().amax(dim=(1, 2)) > 1e-6
+    assert changed.tolist() == [False, True, False, False, True, False]
+    assert LSTMAttention(spec, 6, head="pmf", output_segment_len=2, channel_embedding=False).decoder.channel is None
+
+
+def test_registry_passes_the_channel_count_through_the_wrappers() -> None:
+    spec = SeriesSpec(n_features=3, seq_len=12, horizon=4, n_targets=3, target_index=(0, 1, 2))
+    model = build_model(parse_config(["--model", "lstm_attention", "--head", "pmf", "--segment_len", "2",
+                                      "--hidden_size", "6"]), spec)
+    decoder = model.inner.inner.inner.inner.decoder  # ChannelIndependent > RevIN > LinearSkip > SegmentInput
+    assert decoder.channel.shape[0] == 3
+    prediction, _ = model(torch.randn(2, 12, 3))
+    assert prediction.shape == (2, 4, 3)
