@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from config import parse_config  # noqa: E402
 ETT = ROOT.parent / "shared" / "data" / "ett" / "ETTh1.csv"
 
 # Informer (Zhou et al., AAAI 2021), official repository's updated tables: LSTMa, input 96 for h <= 48 else longer.
@@ -61,8 +64,6 @@ def mse_of_full_batches(predictions_csv: Path, data_flags: list[str], batch: int
     last partial test batch (``drop_last=True``, as in the DLinear-lineage ``data_factory.py``) reports."""
     import pandas as pd
 
-    sys.path.insert(0, str(ROOT))
-    from config import parse_config
     from data_loader import LongSeriesDataModule
 
     datamodule = LongSeriesDataModule(parse_config(data_flags))
@@ -81,14 +82,19 @@ def references(setting: str, horizon: int, mse: float) -> str:
     return " | ".join(cells)
 
 
-# variant -> main.py flags appended after --extra (later flags win)
+# key -> (table label, main.py flags appended after --extra; later flags win). A variant that parses to the
+# configured run itself (e.g. "skip_off" when --extra already turns the skip off) is left out.
 ABLATIONS = {
-    "as configured": [],
-    "no RevIN": ["--revin", "false"],
-    "no linear skip": ["--linear_skip", "false"],
-    "no channel independence": ["--channel_independent", "false"],
-    "no segments (segment_len 1)": ["--segment_len", "1"],
-    "+ time features": ["--time_features"],
+    "no_norm": ("no instance normalisation", ["--revin", "false"]),
+    "revin_std": ("RevIN mean/std normalisation", ["--revin_mode", "standard"]),
+    "revin_last": ("subtract-last normalisation", ["--revin_mode", "last"]),
+    "skip_off": ("linear skip off", ["--linear_skip", "false"]),
+    "skip_on": ("linear skip on", ["--linear_skip", "true"]),
+    "no_ci": ("no channel independence", ["--channel_independent", "false"]),
+    "direct": ("direct head instead of parallel segments", ["--head", "direct"]),
+    "no_channel_emb": ("no channel embedding", ["--channel_embedding", "false"]),
+    "no_segments": ("no segments (segment_len 1)", ["--segment_len", "1"]),
+    "time_features": ("+ time features", ["--time_features"]),
 }
 
 
@@ -120,9 +126,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="horizon 24 only, at most 6 epochs")
     parser.add_argument("--extra", default="", help="more main.py flags, e.g. '--segment_len 12'")
     parser.add_argument("--ablate", action="store_true", help="switch each idea off in turn (first model/setting/horizon)")
+    parser.add_argument("--variants", default="revin_std,no_norm,skip_off,skip_on,no_ci,direct,no_channel_emb,"
+                        "time_features", help=f"--ablate variants, from: {', '.join(ABLATIONS)}")
     parser.add_argument("--full_batches", type=int, default=0, metavar="N",
                         help="add a column: test MSE over whole batches of N windows only (drop_last=True protocols)")
     args = parser.parse_args()
+    unknown = set(args.variants.split(",")) - set(ABLATIONS)
+    if unknown:
+        parser.error(f"unknown --variants {', '.join(sorted(unknown))}")
     if not ETT.exists():
         sys.exit(f"{ETT} not found (the shared datasets live beside the project root)")
     horizons = [24] if args.quick else [int(h) for h in args.horizons.split(",")]
@@ -131,7 +142,8 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"ETTh1, input {args.seq_len}, epochs <= {epochs}, seeds {seeds}, flags {' '.join(extra)}\n")
     if args.ablate:
-        ablate(args.models.split(",")[0], args.settings.split(",")[0], horizons[0], args.seq_len, seeds, extra)
+        ablate(args.models.split(",")[0], args.settings.split(",")[0], horizons[0], args.seq_len, seeds, extra,
+               args.variants.split(","))
         return
     extra_header = f" MSE, first ⌊n/{args.full_batches}⌋·{args.full_batches} windows |" if args.full_batches else ""
     print("| setting | horizon | model | MSE | MAE | LSTMa MSE / MAE | × LSTMa | SegRNN MSE / MAE | × SegRNN | "
@@ -148,12 +160,16 @@ def main() -> None:
                       flush=True)
 
 
-def ablate(model: str, setting: str, horizon: int, seq_len: int, seeds: list[int], extra: list[str]) -> None:
+def ablate(model: str, setting: str, horizon: int, seq_len: int, seeds: list[int], extra: list[str],
+           variants: list[str]) -> None:
     print(f"Ablation: {model}, setting {setting}, horizon {horizon}\n")
     print("| variant | MSE | MAE | ΔMSE vs as configured | train s/run |")
     print("|---|---:|---:|---:|---:|")
+    configured = parse_config(["--model", model, *extra])
     baseline = None
-    for variant, flags in ABLATIONS.items():
+    for variant, flags in [("as configured", []), *(ABLATIONS[key] for key in variants)]:
+        if flags and parse_config(["--model", model, *extra, *flags]) == configured:
+            continue  # the same run as "as configured"
         mse, mae, seconds = summarize([run_once(model, setting, horizon, seq_len, seed, [*extra, *flags])
                                        for seed in seeds])
         mean = statistics.mean(mse)
