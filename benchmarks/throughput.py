@@ -29,6 +29,8 @@ from models.tasks.forecasting import ForecastingTask  # noqa: E402
 ETT = ROOT.parent / "shared" / "data" / "ett" / "ETTh1.csv"
 FLAGS = ["--data_path", str(ETT), "--features", "S", "--target", "OT", "--seq_len", "96", "--horizon", "24",
          "--split", "ett_h", "--hidden_size", "128", "--batch_size", "32", "--logger", "none"]
+# SegRNN-style segments (12 recurrent steps become 1), and the ETTh1 M headline configuration
+VARIANTS = ["--segment_len 12", "--segment_len 24 --head pmf --revin_mode last --linear_skip false"]
 
 
 class StepTimer(L.Callback):
@@ -76,17 +78,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--peer_python", default=None, help="python of a venv with darts and neuralforecast")
     parser.add_argument("--models", default="lstm,lstm_attention,seq2seq")
-    parser.add_argument("--segment_len", type=int, default=12,
-                        help="also time lstm_attention with SegRNN-style segments (0 = skip; not a matched size)")
+    parser.add_argument("--variant", action="append", default=None,
+                        help="also time lstm_attention with these main.py flags (repeatable; not a matched model: "
+                             f"same windows, hidden size and batch). Default: {' and '.join(map(repr, VARIANTS))}")
     args = parser.parse_args()
     torch.set_num_threads(2)
     L.seed_everything(0, verbose=False)
     rows: list[tuple[str, float]] = []
     for model in args.models.split(","):
         rows.append((f"seqlab {model}", ours(model, args.steps, args.warmup, [])))
-    if args.segment_len:
-        rows.append((f"seqlab lstm_attention --segment_len {args.segment_len}",
-                     ours("lstm_attention", args.steps, args.warmup, ["--segment_len", str(args.segment_len)])))
+    for flags in args.variant or VARIANTS:
+        rows.append((f"seqlab lstm_attention {flags}", ours("lstm_attention", args.steps, args.warmup, flags.split())))
     if args.peer_python:
         out = subprocess.run([args.peer_python, str(ROOT / "benchmarks" / "peers_throughput.py"), "--steps",
                               str(args.steps), "--data", str(ETT)], capture_output=True, text=True, check=True)
