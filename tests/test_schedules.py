@@ -1,4 +1,4 @@
-"""``--lr_schedule``: the learning rate each schedule gives after a few epochs."""
+"""``--lr_schedule``: the learning rate each schedule gives after a few epochs; the optimiser they drive."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from utils.schedules import optimizer_with_schedule
+from utils.schedules import adamw, optimizer_with_schedule
 
 
 def lr_after(schedule: str, epochs_done: int, val_losses: list[float] | None = None) -> float:
@@ -37,3 +37,10 @@ def test_plateau_halves_only_after_stalling() -> None:
 def test_unknown_schedule_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown learning-rate schedule"):
         lr_after("linear", 1)
+
+
+def test_adamw_is_fused_only_at_full_precision() -> None:
+    parameters = [torch.nn.Parameter(torch.zeros(3))]
+    assert adamw(parameters, 1e-3, 0.0, "32-true").defaults["fused"] is True
+    for precision in ("bf16-mixed", "16-mixed"):
+        assert not adamw(parameters, 1e-3, 0.0, precision).defaults["fused"]
