@@ -21,11 +21,20 @@ bench-decoding: .venv
 bench-ett-quick: .venv
 	$(PY) benchmarks/ett.py --quick
 
+HEADLINE = --segment_len 24 --head pmf --revin_mode last --linear_skip false
+
+bench-ett-headline: .venv
+	OMP_NUM_THREADS=1 $(PY) benchmarks/ett.py --models lstm_attention --settings M --horizons 96,192,336,720 \
+		--seeds 1,2,3 --epochs 10 --full_batches 256 --extra "$(HEADLINE)"
+
 bench-ett-ablate: .venv
 	OMP_NUM_THREADS=1 $(PY) benchmarks/ett.py --ablate --models lstm_attention --settings M --horizons 96 \
-		--epochs 10 --extra "--segment_len 12"
+		--epochs 10 --extra "$(HEADLINE)"
+
+bench-segrnn-reference: .venv
+	OMP_NUM_THREADS=1 $(PY) benchmarks/segrnn_reference.py --horizon 96 --epochs 10 --patience 3 --seed 1
 
 bench-seq2seq-training: .venv
 	$(PY) benchmarks/seq2seq_training.py
 
-.PHONY: bench-ett-quick bench-ett-ablate bench-seq2seq-training
+.PHONY: bench-ett-quick bench-ett-headline bench-ett-ablate bench-segrnn-reference bench-seq2seq-training
