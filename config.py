@@ -140,6 +140,8 @@ class Config:
             raise UserInputError("--task classification needs --data_format rows (one labelled sequence per row)")
         if self.resume and not self.output_dir:
             raise UserInputError("--resume needs --output_dir, the run directory that holds last.ckpt")
+        if self.head == "pmf" and self.model != "lstm_attention":
+            raise UserInputError(f"--head pmf is implemented for --model lstm_attention only, not {self.model!r}")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -32,6 +32,7 @@ def test_bool_flags_accept_bare_and_explicit_forms() -> None:
     (["--dropout", "1.5"], "--dropout"),
     (["--train_ratio", "0.95"], "--train_ratio"),
     (["--task", "classification"], "--data_format rows"),
+    (["--model", "gru", "--head", "pmf"], "--head pmf is implemented for --model lstm_attention only"),
 ])
 def test_out_of_range_flags_are_refused(argv: list[str], message: str) -> None:
     with pytest.raises(UserInputError, match=message):
