@@ -1,7 +1,9 @@
 """``LSTMAttention``: a CustomLSTM encoder whose final state attends over all encoder outputs.
 
 The head sees ``[context; final state]``, so it can use both what the model remembered at the end and
-which past steps it looked back at. The attention weights (B, T) are returned for inspection.
+which past steps it looked back at. The attention weights (B, T) are returned for inspection. With
+``head="pmf"`` a :class:`~models.parallel_decoder.ParallelSegmentDecoder` replaces the head: every output
+segment gets its own decoder state, which does the attending.
 """
 from __future__ import annotations
 
@@ -28,14 +30,16 @@ class LSTMAttention(nn.Module):
         super().__init__()
         self.encoder = CustomLSTM(spec.n_features, hidden_size, num_layers, dropout, bidirectional)
         size = self.encoder.output_size
-        self.decoder = None
-        if head == "pmf":
+        self.decoder: Optional[ParallelSegmentDecoder] = None
+        self.attention: Optional[nn.Module] = None
+        self.head: Optional[DirectHead] = None
+        if head == "pmf":  # the decoder has its own attention, per output segment
             channels = spec.interleaved_channels if channel_embedding else 1
             self.decoder = ParallelSegmentDecoder(self.encoder, spec.horizon, output_segment_len, spec.n_targets,
                                                   dropout, attention, channels)
-            return
-        self.attention = None if attention == "none" else build_attention(attention, size, size)
-        self.head = DirectHead(size if self.attention is None else 2 * size, spec, dropout)
+        else:
+            self.attention = None if attention == "none" else build_attention(attention, size, size)
+            self.head = DirectHead(size if self.attention is None else 2 * size, spec, dropout)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Optional[Tensor]]:
         outputs, (h_n, c_n) = self.encoder(x)
