@@ -61,7 +61,7 @@ def run_once(model: str, setting: str, horizon: int, seq_len: int, seed: int, ex
 
 def mse_of_full_batches(predictions_csv: Path, data_flags: list[str], batch: int) -> float:
     """Scaled test MSE over the first ``floor(windows / batch) * batch`` windows only: what code that drops the
-    last partial test batch (``drop_last=True``, as in the DLinear-lineage ``data_factory.py``) reports."""
+    last partial test batch (``drop_last=True``, as several DLinear-derived ``data_factory.py`` files do) reports."""
     import pandas as pd
 
     from data_loader import LongSeriesDataModule
