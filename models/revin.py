@@ -23,8 +23,9 @@ class RevIN(nn.Module):
         self.inner = inner
         self.eps = eps
         self.mode = mode
-        self.affine_weight = nn.Parameter(torch.ones(spec.n_features))
-        self.affine_bias = nn.Parameter(torch.zeros(spec.n_features))
+        if mode == "standard":  # no affine map in "last" mode: unused parameters would break DDP's gradient sync
+            self.affine_weight = nn.Parameter(torch.ones(spec.n_features))
+            self.affine_bias = nn.Parameter(torch.zeros(spec.n_features))
         index = torch.tensor([max(i, 0) for i in spec.target_index], dtype=torch.long)
         self.register_buffer("target_index", index, persistent=False)
         self.register_buffer("target_is_input", torch.tensor([i >= 0 for i in spec.target_index]), persistent=False)

@@ -19,6 +19,17 @@ from utils.errors import UserInputError
 SPEC = SeriesSpec(n_features=2, seq_len=12, horizon=8, n_targets=2, target_index=(0, 1))
 
 
+def changed_after_nudging(model: LSTMAttention, x: torch.Tensor, parameter: torch.Tensor, index: int,
+                          keep_dims: int) -> list[bool]:
+    """Add 1 to ``parameter[index]``; which entries along dimension ``keep_dims`` of the forecast moved?"""
+    before, _ = model(x)
+    with torch.no_grad():
+        parameter[index] += 1.0
+    after, _ = model(x)
+    other_dims = tuple(d for d in range(before.dim()) if d != keep_dims)
+    return ((after - before).abs().amax(dim=other_dims) > 1e-6).tolist()
+
+
 @pytest.mark.parametrize("bidirectional,layers", [(False, 1), (True, 2)])
 def test_shapes_and_attention_weights(bidirectional: bool, layers: int) -> None:
     model = LSTMAttention(SPEC, 6, layers, bidirectional=bidirectional, head="pmf", output_segment_len=4)
@@ -43,13 +54,8 @@ def test_segments_are_decoded_independently() -> None:
     no recurrence between output segments, hence no error accumulation along the horizon."""
     torch.manual_seed(0)
     model = LSTMAttention(SPEC, 6, head="pmf", output_segment_len=2).eval()
-    x = torch.randn(4, 12, 2)
-    before, _ = model(x)
-    with torch.no_grad():
-        model.decoder.position[1] += 1.0
-    after, _ = model(x)
-    changed = (after - before).abs().amax(dim=(0, 2)) > 1e-6
-    assert changed.tolist() == [False, False, True, True, False, False, False, False]
+    changed = changed_after_nudging(model, torch.randn(4, 12, 2), model.decoder.position, 1, keep_dims=1)
+    assert changed == [False, False, True, True, False, False, False, False]
 
 
 def test_one_segment_step_matches_a_loop_over_segments() -> None:
@@ -83,20 +89,14 @@ def test_main_trains_with_pmf_head(tiny_csv: Path, tmp_path: Path) -> None:
     assert math.isfinite(metrics["test/mse"]) and metrics["parameters"] > 0
 
 
-
 def test_channel_embedding_follows_the_interleaved_rows() -> None:
     """Row r of a channel-independent batch is channel r % C; only that channel's rows use its embedding."""
     torch.manual_seed(0)
     spec = SeriesSpec(n_features=1, seq_len=12, horizon=4, n_targets=1, target_index=(0,), interleaved_channels=3)
     model = LSTMAttention(spec, 6, head="pmf", output_segment_len=2).eval()
     assert model.decoder.channel.shape == (3, 3) and model.decoder.position.shape == (2, 3)
-    x = torch.randn(6, 12, 1)
-    before, _ = model(x)
-    with torch.no_grad():
-        model.decoder.channel[1] += 1.0
-    after, _ = model(x)
-    changed = (after - before).abs().amax(dim=(1, 2)) > 1e-6
-    assert changed.tolist() == [False, True, False, False, True, False]
+    changed = changed_after_nudging(model, torch.randn(6, 12, 1), model.decoder.channel, 1, keep_dims=0)
+    assert changed == [False, True, False, False, True, False]
     assert LSTMAttention(spec, 6, head="pmf", output_segment_len=2, channel_embedding=False).decoder.channel is None
 
 

@@ -57,3 +57,12 @@ def test_last_mode_turns_a_zero_forecast_into_repeat_last() -> None:
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="mode"):
         RevIN(ZeroForecast(), SPEC, mode="median")
+
+
+@pytest.mark.parametrize("mode", ["standard", "last"])
+def test_every_parameter_gets_a_gradient(mode: str) -> None:
+    """DDP (find_unused_parameters off) fails on a parameter the loss never reaches."""
+    model = RevIN(CopyTail(), SPEC, mode=mode)
+    prediction, _ = model(torch.randn(5, 10, 3, requires_grad=True))
+    prediction.square().sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
