@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import math
 import sys
 import typing
@@ -16,8 +17,7 @@ from typing import Any, Literal, Optional, get_args, get_origin
 import yaml
 
 from utils.errors import UserInputError
-
-DEFAULT_DATA_PATH = "data/synthetic_hourly.csv"
+from utils.trainer_args import check_trainer_args, split_trainer_args
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -28,11 +28,14 @@ def _opt(default: Any, help: str) -> Any:
 @dataclass
 class Config:
     # --- what to run -------------------------------------------------------------------------
-    model: str = _opt("lstm_attention", "model from the registry: rnn | lstm | gru | lstm_attention | seq2seq")
+    model: Optional[str] = _opt(
+        None, "model from the registry: rnn | lstm | gru | lstm_attention | seq2seq "
+              "(default: lstm_attention for numeric tasks, seq2seq for --task seq2seq)")
     task: Literal["regression", "classification", "seq2seq"] = _opt(
         "regression", "regression/forecasting on numbers, classification of row sequences, or token seq2seq")
     # --- data ---------------------------------------------------------------------------------
-    data_path: str = _opt(DEFAULT_DATA_PATH, "CSV file (or TSV / path prefix for --task seq2seq)")
+    data_path: Optional[str] = _opt(
+        None, "CSV file (or TSV / path prefix for --task seq2seq); default: the shipped sample data of the task")
     data_format: Literal["long", "rows"] = _opt(
         "long", "long: one time step per row (e.g. ETT); rows: one flattened sequence per row, target last")
     target: Optional[str] = _opt(None, "target column of a long CSV (default: the last non-date column)")
@@ -52,6 +55,8 @@ class Config:
     num_layers: int = _opt(1, "stacked recurrent layers")
     dropout: float = _opt(0.0, "dropout between recurrent layers and before the head")
     bidirectional: bool = _opt(False, "bidirectional encoder")
+    lstm_impl: Literal["native", "scratch"] = _opt(
+        "native", "LSTM kernel of lstm / lstm_attention: nn.LSTM (oneDNN/cuDNN) or the from-scratch recurrence")
     attention: Literal["bahdanau", "dot", "general", "concat", "none"] = _opt(
         "bahdanau", "attention score for lstm_attention and seq2seq")
     revin: bool = _opt(True, "reversible instance normalisation of each input window (forecasting)")
@@ -69,7 +74,7 @@ class Config:
     # --- training -----------------------------------------------------------------------------
     epochs: int = _opt(20, "maximum training epochs")
     batch_size: int = _opt(32, "batch size per device")
-    lr: float = _opt(1e-3, "Adam learning rate")
+    lr: float = _opt(1e-3, "AdamW learning rate")
     lr_schedule: Literal["plateau", "halve", "cosine", "constant"] = _opt(
         "plateau", "numeric tasks: halve the lr on a validation plateau, after every epoch, cosine decay, or none")
     loss: Literal["mse", "mae", "huber"] = _opt(
@@ -113,6 +118,17 @@ class Config:
     length_penalty: float = _opt(1.0, "GNMT length penalty alpha for beam search")
     max_len: int = _opt(50, "maximum decoded length in tokens")
     label_smoothing: float = _opt(0.0, "label smoothing of the token cross entropy")
+    # --- any other lightning.Trainer argument ----------------------------------------------------
+    trainer: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "lightning.Trainer arguments: --trainer.NAME VALUE on the command line, a trainer: mapping in YAML"})
+
+    def __post_init__(self) -> None:
+        """Task-dependent defaults are filled here, once, so every later reader sees what the run really uses."""
+        if self.model is None:
+            self.model = "seq2seq" if self.task == "seq2seq" else "lstm_attention"
+        if self.data_path is None:
+            from data.defaults import default_data_path
+            self.data_path = default_data_path(self.task)
 
     def validate(self) -> "Config":
         """Refuse out-of-range values with a one-line message naming the flag."""
@@ -140,18 +156,52 @@ class Config:
             raise UserInputError("--task classification needs --data_format rows (one labelled sequence per row)")
         if self.resume and not self.output_dir:
             raise UserInputError("--resume needs --output_dir, the run directory that holds last.ckpt")
+        self._validate_model()
+        check_trainer_args(self.trainer)
+        return self
+
+    def _validate_model(self) -> None:
+        """Flag combinations of the model, checked here once so models can assume them."""
+        from models import models_for
+
+        choices = models_for(self.task)
+        if self.model not in choices:
+            raise UserInputError(f"--model {self.model!r} is unknown for --task {self.task}; choose one of "
+                                 f"{', '.join(choices)}")
+        if self.task == "seq2seq":
+            return
+        if self.task == "classification" and self.model == "seq2seq":
+            raise UserInputError("--model seq2seq forecasts numbers; --task classification needs another --model")
         if self.head == "pmf" and self.model != "lstm_attention":
             raise UserInputError(f"--head pmf is implemented for --model lstm_attention only, not {self.model!r}")
-        return self
+        if self.segment_len > 1 and self.data_format == "long" and self.seq_len % self.segment_len:
+            raise UserInputError(f"--seq_len {self.seq_len} is not a multiple of --segment_len {self.segment_len}")
+        segments_out = self.head == "pmf" or self.model == "seq2seq"
+        if segments_out and self.task == "regression" and self.horizon % self.segment_len:
+            raise UserInputError(f"--horizon {self.horizon} is not a multiple of --segment_len {self.segment_len} "
+                                 f"(--model {self.model} {'--head pmf ' if self.head == 'pmf' else ''}decodes "
+                                 "segments of that length)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Config":
+        """A Config from a stored dict (a checkpoint's or config.yaml's), ignoring keys this version does not know."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
 
 
 class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit code 2."""
 
     def error(self, message: str) -> typing.NoReturn:
+        unknown = message.split(": ", 1)[1].split() if message.startswith("unrecognized arguments") else []
+        flags = [token.split("=")[0] for token in unknown if token.startswith("--")]
+        if flags:
+            close = difflib.get_close_matches(flags[0], self._option_string_actions, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UserInputError(f"unknown flag {flags[0]}{hint}; see python main.py --help")
         raise UserInputError(message)
 
 
@@ -170,9 +220,11 @@ def _field_types() -> dict[str, Any]:
 
 def build_parser(prog: str = "main.py") -> argparse.ArgumentParser:
     parser = _OneLineParser(prog=prog, description="Train and evaluate recurrent sequence models.",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
     parser.add_argument("--config", help="YAML file of settings; flags given on the command line override it")
     for f in dataclasses.fields(Config):
+        if f.name == "trainer":  # --trainer.NAME VALUE, see utils/trainer_args.py
+            continue
         hint = _field_types()[f.name]
         kwargs: dict[str, Any] = {"default": f.default, "help": f.metadata["help"], "dest": f.name}
         if get_origin(hint) is typing.Union:  # Optional[X]
@@ -211,10 +263,15 @@ def _load_yaml(path: str) -> dict[str, Any]:
 def parse_config(argv: Optional[list[str]] = None) -> Config:
     """Build a validated Config from defaults, an optional YAML file and CLI flags."""
     parser = build_parser()
-    argv = sys.argv[1:] if argv is None else argv
+    argv, trainer_flags = split_trainer_args(sys.argv[1:] if argv is None else argv)
     pre, _ = parser.parse_known_args(argv)
+    trainer: dict[str, Any] = {}
     if pre.config:
         file_values = _load_yaml(pre.config)
+        trainer = file_values.pop("trainer", None) or {}
+        if not isinstance(trainer, dict):
+            raise UserInputError(f"{pre.config}: trainer must be a mapping of lightning.Trainer argument: value")
+        check_trainer_args(trainer, pre.config)
         # Route file values through the parser's own type conversion by setting them as defaults.
         for action in parser._actions:
             if action.dest in file_values:
@@ -228,8 +285,8 @@ def parse_config(argv: Optional[list[str]] = None) -> Config:
                     raise UserInputError(f"{pre.config}: {action.dest} must be one of {action.choices}")
                 action.default = value
     args = parser.parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)}
-    return Config(**values).validate()
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if f.name != "trainer"}
+    return Config(**values, trainer={**trainer, **trainer_flags}).validate()
 
 
 def save_config(config: Config, path: Path) -> None:

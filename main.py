@@ -1,22 +1,17 @@
-"""seqlab command line: ``python main.py [flags]`` trains, tests and reports; ``python main.py translate``
-translates a file with a seq2seq checkpoint. Data flows config -> data module -> model -> LightningModule
--> Trainer -> report. Bad input ends in one line on stderr and exit code 2.
+"""seqlab command line: ``python main.py [flags]`` trains, tests and reports; ``python main.py COMMAND ...``
+runs a sub-command from ``utils/commands.py`` (``translate``). Training flows config -> data module -> model
+-> LightningModule -> Trainer -> report. Bad input ends in one line on stderr and exit code 2.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 import warnings
-from pathlib import Path
 from typing import Any, Optional
 
-from config import DEFAULT_DATA_PATH, Config, parse_config
+from config import Config, parse_config
 from utils.errors import UserInputError
-
-PROJECT_ROOT = Path(__file__).resolve().parent
-
 
 def train(config: Config) -> dict[str, Any]:
     """Fit, evaluate the best checkpoint on val and test, write artefacts; return the metrics."""
@@ -24,6 +19,7 @@ def train(config: Config) -> dict[str, Any]:
 
     from data_loader import build_datamodule
     from models.tasks import build_task
+    from utils.artifacts import write_artifacts
     from utils.checkpoints import resume_checkpoint
     from utils.loggers import build_logger, finish_logger, log_images
     from utils.report import metrics_table
@@ -48,15 +44,17 @@ def train(config: Config) -> dict[str, Any]:
         kept = f"the last good checkpoint is kept: {last}" if last.is_file() else "no checkpoint had been saved yet"
         raise FloatingPointError(f"{exc}; {kept}") from None
     fit_seconds = time.perf_counter() - started
-    val = trainer.validate(task, datamodule=datamodule, ckpt_path="best", verbose=False, weights_only=True)[0]
-    test = trainer.test(task, datamodule=datamodule, ckpt_path="best", verbose=False, weights_only=True)[0]
+    # the best checkpoint; a run that saved none (--trainer.fast_dev_run) is evaluated with its final weights
+    best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
+    val = trainer.validate(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
+    test = trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
     # metrics.json holds only what a seeded --deterministic run reproduces exactly; timings go to timing.json
     metrics: dict[str, Any] = {**val, **test, "epochs_trained": trainer.current_epoch,
                                "parameters": sum(p.numel() for p in task.parameters()),
                                **{f"data/{k}": v for k, v in datamodule.summary().items()}}
     if not trainer.is_global_zero:
         return metrics
-    images = task.write_artifacts(run_dir, datamodule)
+    images = write_artifacts(task, datamodule, run_dir)
     log_images(logger, images)
     write_timing(run_dir, {"fit_seconds": round(fit_seconds, 2)})
     finish_run(run_dir, metrics)
@@ -86,36 +84,14 @@ def _is_launcher_rank() -> bool:
     return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
 
 
-def translate_command(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="main.py translate", description="Translate one sentence per line.")
-    parser.add_argument("--ckpt", required=True, help="checkpoint of a --task seq2seq run (RUN/best.ckpt)")
-    parser.add_argument("--input", required=True, help="text file, one source sentence per line")
-    parser.add_argument("--output", default=None, help="where to write translations (default: stdout)")
-    parser.add_argument("--beam_size", type=int, default=5)
-    parser.add_argument("--max_len", type=int, default=50)
-    parser.error = lambda message: (_ for _ in ()).throw(UserInputError(message))  # type: ignore[method-assign]
-    args = parser.parse_args(argv)
-    from models.tasks.translation import translate_file
-    translate_file(args.ckpt, args.input, args.output, args.beam_size, args.max_len)
-    return 0
-
-
-def _ensure_default_data(config: Config) -> None:
-    """``python main.py`` with no arguments trains on the generated default dataset, from any directory.
-    (The seq2seq default, the dates task, is resolved by ``utils.text_data.TextDataModule``.)"""
-    if config.task != "seq2seq" and config.data_path == DEFAULT_DATA_PATH:
-        from data.make_default_dataset import ensure_default_dataset
-        config.data_path = str(ensure_default_dataset(PROJECT_ROOT / DEFAULT_DATA_PATH))
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     try:
-        if argv[:1] == ["translate"]:
-            return translate_command(argv[1:])
+        from utils.commands import COMMANDS
+        if argv[:1] and argv[0] in COMMANDS:
+            return COMMANDS[argv[0]](argv[1:])
         config = parse_config(argv)
-        _ensure_default_data(config)
         train(config)
         return 0
     except UserInputError as exc:

@@ -22,9 +22,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from config import Config  # noqa: E402
+from data.text.batches import pad_sequences  # noqa: E402
+from data.text.datamodule import TextDataModule  # noqa: E402
+from data.text.tokenizers import EOS, SOS, encode_sources  # noqa: E402
 from models.search import beam_search, greedy_decode  # noqa: E402
 from models.tasks.translation import TranslationTask, build_translation_task, load_translation_task  # noqa: E402
-from utils.text_data import EOS, SOS, TextDataModule, encode_sources, pad_sequences  # noqa: E402
 
 MULTI30K = REPO.parent / "shared" / "data" / "multi30k"
 

@@ -64,7 +64,7 @@ def mse_of_full_batches(predictions_csv: Path, data_flags: list[str], batch: int
     last partial test batch (``drop_last=True``, as several DLinear-derived ``data_factory.py`` files do) reports."""
     import pandas as pd
 
-    from data_loader import LongSeriesDataModule
+    from data.long_series import LongSeriesDataModule
 
     datamodule = LongSeriesDataModule(parse_config(data_flags))
     datamodule.load()

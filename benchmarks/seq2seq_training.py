@@ -20,8 +20,8 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from config import parse_config  # noqa: E402
+from data.text.datamodule import TextDataModule  # noqa: E402
 from models.tasks.translation import build_translation_task  # noqa: E402
-from utils.text_data import TextDataModule  # noqa: E402
 
 MULTI30K = REPO.parent / "shared" / "data" / "multi30k"
 # row name -> extra flags

@@ -23,7 +23,7 @@ import lightning as L  # noqa: E402
 import torch  # noqa: E402
 
 from config import parse_config  # noqa: E402
-from data_loader import LongSeriesDataModule  # noqa: E402
+from data.long_series import LongSeriesDataModule  # noqa: E402
 from models.tasks.forecasting import ForecastingTask  # noqa: E402
 
 ETT = ROOT.parent / "shared" / "data" / "ett" / "ETTh1.csv"

@@ -4,7 +4,8 @@
     23 nov 2026 / 11/23/2026 / monday, november 23, 2026 / ...
 
 One ``source<TAB>target`` pair per line (target tokens separated by spaces). Stdlib only, seeded, so the
-file is byte-identical on every machine. ``python data/make_dates_dataset.py [PATH] [--pairs N]`` regenerates it.
+file is byte-identical on every machine. ``python data/make_dates_dataset.py [PATH] [--pairs N]`` regenerates the
+committed ``data/dates.tsv``, the default data of ``--task seq2seq``.
 """
 from __future__ import annotations
 
@@ -74,14 +75,6 @@ def write_dataset(path: Path, n: int = DEFAULT_PAIRS, seed: int = SEED) -> Path:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text("".join(f"{src}\t{tgt}\n" for src, tgt in generate_pairs(n, seed)), encoding="utf-8")
     tmp.replace(path)  # atomic: a concurrent reader never sees half a file
-    return path
-
-
-def ensure_dates_dataset(path: Path = DEFAULT_PATH) -> Path:
-    """Write the dates TSV at ``path`` if it is missing; return the path."""
-    path = Path(path)
-    if not path.exists():
-        write_dataset(path)
     return path
 
 

@@ -47,14 +47,6 @@ def make_frame(rows: int = 4000, seed: int = 7) -> pd.DataFrame:
     })
 
 
-def ensure_default_dataset(path: Path = DEFAULT_PATH) -> Path:
-    """Write the dataset if it is not there yet (a fresh clone has the committed copy)."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        make_frame().to_csv(path, index=False)
-    return path
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_PATH)

@@ -13,11 +13,10 @@ import torch
 from torch import Tensor, nn
 
 from models.attention import build_attention
-from models.custom_lstm import CustomLSTM
+from models.recurrent.core import CustomLSTM
 from models.heads import DirectHead
 from models.parallel_decoder import ParallelSegmentDecoder
 from models.spec import SeriesSpec
-from utils.errors import UserInputError
 
 if TYPE_CHECKING:
     from config import Config
@@ -26,16 +25,15 @@ if TYPE_CHECKING:
 class LSTMAttention(nn.Module):
     def __init__(self, spec: SeriesSpec, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
                  bidirectional: bool = False, attention: str = "bahdanau", head: str = "direct",
-                 output_segment_len: int = 1, channel_embedding: bool = True) -> None:
+                 segment_len: int = 1, channels: int = 1, lstm_impl: str = "native") -> None:
         super().__init__()
-        self.encoder = CustomLSTM(spec.n_features, hidden_size, num_layers, dropout, bidirectional)
+        self.encoder = CustomLSTM(spec.n_features, hidden_size, num_layers, dropout, bidirectional, lstm_impl)
         size = self.encoder.output_size
         self.decoder: Optional[ParallelSegmentDecoder] = None
         self.attention: Optional[nn.Module] = None
         self.head: Optional[DirectHead] = None
         if head == "pmf":  # the decoder has its own attention, per output segment
-            channels = spec.interleaved_channels if channel_embedding else 1
-            self.decoder = ParallelSegmentDecoder(self.encoder, spec.horizon, output_segment_len, spec.n_targets,
+            self.decoder = ParallelSegmentDecoder(self.encoder, spec.horizon, segment_len, spec.n_targets,
                                                   dropout, attention, channels)
         else:
             self.attention = None if attention == "none" else build_attention(attention, size, size)
@@ -52,9 +50,8 @@ class LSTMAttention(nn.Module):
         return self.head(torch.cat([context, final], dim=-1)), weights
 
 
-def build_lstm_attention(config: "Config", spec: SeriesSpec) -> LSTMAttention:
-    if config.head == "pmf" and spec.horizon % config.segment_len:
-        raise UserInputError(f"--head pmf decodes --segment_len {config.segment_len}-step segments, which must "
-                             f"divide --horizon {spec.horizon}")
+def build_lstm_attention(config: "Config", spec: SeriesSpec, channels: int) -> LSTMAttention:
+    """``channels``: how many channels a batch interleaves; ``--channel_embedding`` lets pmf queries tell them apart."""
     return LSTMAttention(spec, config.hidden_size, config.num_layers, config.dropout, config.bidirectional,
-                         config.attention, config.head, config.segment_len, config.channel_embedding)
+                         config.attention, config.head, config.segment_len,
+                         channels if config.channel_embedding else 1, config.lstm_impl)

@@ -17,15 +17,14 @@ import torch
 from torch import Tensor, nn
 
 from models.attention import build_attention
-from models.custom_lstm import CustomLSTM
+from models.recurrent.core import CustomLSTM
+from models.recurrent.packing import merge_directions
 
 
 class ParallelSegmentDecoder(nn.Module):
     def __init__(self, encoder: CustomLSTM, horizon: int, segment_len: int, n_targets: int, dropout: float,
                  attention: str, channels: int = 1) -> None:
         super().__init__()
-        if horizon % segment_len:
-            raise ValueError(f"horizon {horizon} is not a multiple of segment_len {segment_len}")
         size = encoder.output_size
         self.n_segments = horizon // segment_len
         self.segment_len = segment_len
@@ -36,7 +35,7 @@ class ParallelSegmentDecoder(nn.Module):
         channel_size = size // 2 if channels > 1 else 0
         self.position = nn.Parameter(torch.randn(self.n_segments, size - channel_size) * size ** -0.5)
         self.channel = nn.Parameter(torch.randn(channels, channel_size) * size ** -0.5) if channels > 1 else None
-        self.cell = CustomLSTM(size, size, encoder.num_layers, dropout)
+        self.cell = CustomLSTM(size, size, encoder.num_layers, dropout, impl=encoder.impl)
         self.attention = None if attention == "none" else build_attention(attention, size, size)
         summary = size if self.attention is None else 2 * size
         self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(summary, segment_len * n_targets))
@@ -45,7 +44,7 @@ class ParallelSegmentDecoder(nn.Module):
                 directions: int) -> tuple[Tensor, Optional[Tensor]]:
         """``outputs`` (B, T, D*H) and the encoder's final ``state`` (L*D, B, H) each -> (B, horizon, n_targets)."""
         batch, m = outputs.size(0), self.n_segments
-        h0, c0 = (self._merge_directions(s, directions).repeat_interleave(m, dim=1) for s in state)
+        h0, c0 = (merge_directions(s, directions).repeat_interleave(m, dim=1) for s in state)
         queries = self.position.unsqueeze(0).expand(batch, m, -1)
         if self.channel is not None:
             channel = self.channel.repeat(batch // self.channels, 1).unsqueeze(1).expand(-1, m, -1)
@@ -60,10 +59,3 @@ class ParallelSegmentDecoder(nn.Module):
             weights = weights.mean(dim=1)
         values = self.out(decoded).view(batch, m, self.segment_len, self.n_targets)
         return values.reshape(batch, m * self.segment_len, self.n_targets), weights
-
-    @staticmethod
-    def _merge_directions(state: Tensor, directions: int) -> Tensor:
-        """(L*D, B, H) -> (L, B, D*H): a bidirectional encoder's two halves side by side, per layer."""
-        layers_dirs, batch, hidden = state.shape
-        per_layer = state.view(layers_dirs // directions, directions, batch, hidden)
-        return per_layer.permute(0, 2, 1, 3).reshape(layers_dirs // directions, batch, directions * hidden)

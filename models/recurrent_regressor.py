@@ -1,4 +1,4 @@
-"""``--model rnn | lstm | gru``: a recurrent encoder whose final state feeds a direct head."""
+"""``--model rnn | lstm | gru``: a recurrent core whose last layer's final state feeds a direct head."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Optional
 from torch import Tensor, nn
 
 from models.heads import DirectHead
-from models.recurrent import RecurrentEncoder
+from models.recurrent.core import build_recurrent_core
 from models.spec import SeriesSpec
 
 if TYPE_CHECKING:
@@ -14,28 +14,33 @@ if TYPE_CHECKING:
 
 
 class RecurrentRegressor(nn.Module):
-    def __init__(self, kind: str, spec: SeriesSpec, hidden_size: int, num_layers: int = 1,
-                 dropout: float = 0.0, bidirectional: bool = False) -> None:
+    def __init__(self, rnn_type: str, spec: SeriesSpec, hidden_size: int, num_layers: int = 1,
+                 dropout: float = 0.0, bidirectional: bool = False, lstm_impl: str = "native") -> None:
         super().__init__()
-        self.encoder = RecurrentEncoder(kind, spec.n_features, hidden_size, num_layers, dropout, bidirectional)
+        self.encoder = build_recurrent_core(rnn_type, spec.n_features, hidden_size, num_layers, dropout,
+                                            bidirectional, lstm_impl)
         self.head = DirectHead(self.encoder.output_size, spec, dropout)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Optional[Tensor]]:
-        _, final = self.encoder(x)
-        return self.head(final), None
+        _, state = self.encoder(x)
+        return self.head(self.encoder.final_hidden(state)), None
 
 
-def _build(kind: str, config: "Config", spec: SeriesSpec) -> RecurrentRegressor:
-    return RecurrentRegressor(kind, spec, config.hidden_size, config.num_layers, config.dropout, config.bidirectional)
+def _build(rnn_type: str, config: "Config", spec: SeriesSpec) -> RecurrentRegressor:
+    return RecurrentRegressor(rnn_type, spec, config.hidden_size, config.num_layers, config.dropout,
+                              config.bidirectional, config.lstm_impl)
 
 
-def build_rnn(config: "Config", spec: SeriesSpec) -> RecurrentRegressor:
+def build_rnn(config: "Config", spec: SeriesSpec, channels: int) -> RecurrentRegressor:
+    """``--model rnn`` (``channels`` is not used)."""
     return _build("rnn", config, spec)
 
 
-def build_lstm(config: "Config", spec: SeriesSpec) -> RecurrentRegressor:
+def build_lstm(config: "Config", spec: SeriesSpec, channels: int) -> RecurrentRegressor:
+    """``--model lstm``, ``nn.LSTM`` or the from-scratch LSTM by ``--lstm_impl`` (``channels`` is not used)."""
     return _build("lstm", config, spec)
 
 
-def build_gru(config: "Config", spec: SeriesSpec) -> RecurrentRegressor:
+def build_gru(config: "Config", spec: SeriesSpec, channels: int) -> RecurrentRegressor:
+    """``--model gru`` (``channels`` is not used)."""
     return _build("gru", config, spec)

@@ -37,7 +37,6 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from models.attention import build_attention
-from utils.errors import UserInputError
 
 if TYPE_CHECKING:
     from config import Config
@@ -329,31 +328,25 @@ class Seq2SeqForecaster(EncoderDecoder):
     """The same encoder-decoder on numbers (LSTMa baseline of Informer): Linear input/output layers.
 
     ``forward(x (B, seq_len, n_features), targets=None)`` -> (prediction (B, horizon, n_targets),
-    attention (B, horizon, seq_len) or None). The decoder runs autoregressively over the horizon, fed its
-    own previous prediction; the first input is the last observed value of each target
+    attention (B, horizon / segment_len, seq_len) or None). The decoder runs autoregressively over the horizon,
+    fed its own previous prediction; the first input is the last observed segment of each target
     (``spec.target_index``; zeros for a target that is not an input). With ``targets`` (B, horizon,
     n_targets) given in training mode, teacher forcing with ratio ``teacher_forcing`` (one coin per step).
-    With ``output_segment`` s > 1 each decoder step emits (and is fed) s consecutive steps (SegRNN's
-    segment-wise output), so a 720-step horizon takes 720 / s recurrent steps; attention is then
-    (B, horizon / s, seq_len).
+    Each decoder step emits (and is fed) ``segment_len`` consecutive steps (SegRNN's segment-wise output), so
+    a 720-step horizon takes 720 / segment_len recurrent steps; ``segment_len`` must divide the horizon and,
+    when a target is an input, be at most ``seq_len`` (``Config.validate`` checks both).
     """
 
     def __init__(self, spec: "SeriesSpec", emb_size: int = 64, hidden_size: int = 128, num_layers: int = 1,
                  dropout: float = 0.0, bidirectional: bool = False, attention: str = "bahdanau",
-                 rnn_type: str = "lstm", teacher_forcing: float = 1.0, output_segment: int = 1,
+                 rnn_type: str = "lstm", teacher_forcing: float = 1.0, segment_len: int = 1,
                  input_feeding: bool = True) -> None:
-        if spec.is_classification:
-            raise ValueError("Seq2SeqForecaster forecasts numbers; it does not support classification")
-        if spec.horizon % output_segment:
-            raise ValueError(f"horizon {spec.horizon} is not a multiple of output_segment {output_segment}")
-        if output_segment > spec.seq_len and any(i >= 0 for i in spec.target_index):
-            raise ValueError(f"output_segment {output_segment} is longer than the input window {spec.seq_len}")
-        step_size = spec.n_targets * output_segment
+        step_size = spec.n_targets * segment_len
         super().__init__(nn.Linear(spec.n_features, emb_size), nn.Linear(step_size, emb_size),
                          step_size, emb_size, hidden_size, num_layers, dropout, bidirectional, attention,
                          rnn_type, teacher_forcing, input_feeding)
         self.spec = spec
-        self.output_segment = output_segment
+        self.segment_len = segment_len
         index = list(spec.target_index) or [-1] * spec.n_targets
         self.register_buffer("target_index", torch.tensor([max(i, 0) for i in index], dtype=torch.long),
                              persistent=False)
@@ -364,16 +357,16 @@ class Seq2SeqForecaster(EncoderDecoder):
         return scores
 
     def start_values(self, x: Tensor) -> Tensor:
-        """The last observed segment of each target, (B, output_segment * n_targets); zeros where unknown."""
+        """The last observed segment of each target, (B, segment_len * n_targets); zeros where unknown."""
         if not bool(self.target_known.any()):  # e.g. inside --segment_len, where inputs are segment embeddings
-            return x.new_zeros(x.size(0), self.output_segment * self.spec.n_targets)
-        last = x[:, -self.output_segment:, :].index_select(2, self.target_index)
+            return x.new_zeros(x.size(0), self.segment_len * self.spec.n_targets)
+        last = x[:, -self.segment_len:, :].index_select(2, self.target_index)
         return (last * self.target_known.to(last.dtype)).flatten(1)
 
     def forward(self, x: Tensor, targets: Optional[Tensor] = None) -> tuple[Tensor, Optional[Tensor]]:
         memory, state = self.encode(x)
         start = self.start_values(x)
-        steps = self.spec.horizon // self.output_segment
+        steps = self.spec.horizon // self.segment_len
         gold = None
         if targets is not None and self.training and self.teacher_forcing > 0:
             segments = targets.reshape(targets.size(0), steps, -1)
@@ -382,13 +375,10 @@ class Seq2SeqForecaster(EncoderDecoder):
         return prediction.reshape(x.size(0), self.spec.horizon, self.spec.n_targets), attention
 
 
-def build_seq2seq_forecaster(config: "Config", spec: "SeriesSpec") -> nn.Module:
-    """Registry builder ``--model seq2seq`` for numeric forecasting (``--segment_len`` also segments the output)."""
-    if spec.horizon % config.segment_len:
-        raise UserInputError(f"--model seq2seq: --horizon {spec.horizon} is not a multiple of "
-                             f"--segment_len {config.segment_len}")
+def build_seq2seq_forecaster(config: "Config", spec: "SeriesSpec", channels: int) -> Seq2SeqForecaster:
+    """``--model seq2seq`` for numbers; ``--segment_len`` steps per decoder step (``channels`` is not used)."""
     return Seq2SeqForecaster(spec, emb_size=config.emb_size, hidden_size=config.hidden_size,
                              num_layers=config.num_layers, dropout=config.dropout,
                              bidirectional=config.bidirectional, attention=config.attention,
                              rnn_type=config.rnn_type, teacher_forcing=config.teacher_forcing,
-                             output_segment=config.segment_len, input_feeding=config.input_feeding)
+                             segment_len=config.segment_len, input_feeding=config.input_feeding)

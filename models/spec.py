@@ -22,9 +22,6 @@ class SeriesSpec:
     n_targets: int
     num_classes: Optional[int] = None
     target_index: tuple[int, ...] = ()
-    # Under channel-independent training a batch holds C channels of each window, interleaved: row r is
-    # channel r % C. Models that learn a per-channel embedding (``--head pmf``) read C from here.
-    interleaved_channels: int = 1
 
     @property
     def is_classification(self) -> bool:

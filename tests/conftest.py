@@ -1,19 +1,40 @@
-"""Shared fixtures. Tests never talk to W&B and import the project from its root."""
+"""Shared fixtures and helpers. Tests never talk to W&B and import the project from its root."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 os.environ["WANDB_MODE"] = "disabled"
+
+from utils.run_dir import RUN_DIR_ENV  # noqa: E402  (needs ROOT on sys.path)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Tiny models on a small shared CPU: intra-op thread hand-offs cost more than they save."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def in_process(monkeypatch: pytest.MonkeyPatch, one_thread: None) -> None:
+    """For ``main.main([...])`` inside the test process: every run picks its own run directory (not the one an
+    earlier run left in the environment for DDP children) and W&B stays off."""
+    monkeypatch.setenv(RUN_DIR_ENV, "")
+    monkeypatch.setenv("WANDB_MODE", "disabled")
 
 
 def write_tiny_series(path: Path, rows: int = 240, seed: int = 0) -> Path:
@@ -34,12 +55,34 @@ def tiny_csv(tmp_path: Path) -> Path:
 
 
 def run_main(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run ``python main.py ARGS`` as a user would, in a child process."""
-    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
-    env.pop("SEQLAB_RUN_DIR", None)
+    """Run ``python main.py ARGS`` as a user would, in a child process (one intra-op thread)."""
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    env.pop(RUN_DIR_ENV, None)
     return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
 TINY_FLAGS = ["--seq_len", "12", "--horizon", "3", "--epochs", "1", "--hidden_size", "8", "--batch_size", "16",
               "--logger", "csv", "--accelerator", "cpu", "--target", "y"]
+
+
+def _regression(prefix: str, actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    error = predicted - actual
+    mse = float(np.mean(error ** 2))
+    return {f"{prefix}mse": mse, f"{prefix}rmse": mse ** 0.5, f"{prefix}mae": float(np.mean(np.abs(error))),
+            f"{prefix}r2": 1.0 - float(np.sum(error ** 2) / np.sum((actual - actual.mean()) ** 2))}
+
+
+def recompute_test_metrics(run_dir: Path, data_csv: Path, train_ratio: float = 0.7) -> dict[str, float]:
+    """The run's ``test/`` regression metrics recomputed with numpy from ``predictions.csv`` (original units),
+    independently of torchmetrics and of the data module: scaled values use each target column's mean and
+    std (ddof=0) over the first ``int(rows * train_ratio)`` rows of the CSV (``--split ratios``); R² pools every
+    value (windows, steps and targets), as the run's R2Score over flattened tensors does."""
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    data = pd.read_csv(data_csv)
+    train = data.iloc[:int(len(data) * train_ratio)].select_dtypes("number")
+    mean = predictions["target"].map(train.mean()).to_numpy()
+    std = predictions["target"].map(train.std(ddof=0)).to_numpy()
+    actual, predicted = predictions["actual"].to_numpy(), predictions["predicted"].to_numpy()
+    return {**_regression("test/", (actual - mean) / std, (predicted - mean) / std),
+            **_regression("test/orig_", actual, predicted)}

@@ -12,7 +12,7 @@ import torch
 
 import main
 from config import parse_config
-from data_loader import LongSeriesDataModule
+from data.long_series import LongSeriesDataModule
 from tests.conftest import TINY_FLAGS, write_tiny_series
 from utils.run_dir import RUN_DIR_ENV
 
@@ -296,17 +296,17 @@ def test_bad_config_yaml(capsys, tmp_path, tiny_csv, text, message):
 
 
 def test_unexpected_exception_while_reading_is_one_line_naming_the_file(capsys, tmp_path, tiny_csv, monkeypatch):
-    import data_loader
+    from data import long_series
 
     def broken(*args, **kwargs):
         raise RuntimeError("something nobody anticipated\nsecond line")
 
-    monkeypatch.setattr(data_loader, "detect_date_column", broken)
+    monkeypatch.setattr(long_series, "detect_date_column", broken)
     line = refused(capsys, tmp_path, "--data_path", str(tiny_csv), *TINY_FLAGS)
     assert line == f"error: {tiny_csv}: could not read the data (RuntimeError: something nobody anticipated)"
 
 
-# ---- seq2seq text (validated by utils/text_data.py) -------------------------------------------------------
+# ---- seq2seq text (validated by data/text/reading.py) ----------------------------------------------------
 S2S = ["--task", "seq2seq", "--model", "seq2seq", "--epochs", "1", "--hidden_size", "8", "--emb_size", "8",
        "--min_freq", "1", "--logger", "none", "--accelerator", "cpu"]
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from config import parse_config
-from data_loader import LongSeriesDataModule, RowSequenceDataModule
+from data.long_series import LongSeriesDataModule
+from data.row_sequences import RowSequenceDataModule
 from tests.conftest import SHARED_DATA, write_tiny_series
 from utils.errors import UserInputError
 

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from config import parse_config
-from data_loader import LongSeriesDataModule, RowSequenceDataModule
+from data.long_series import LongSeriesDataModule
+from data.row_sequences import RowSequenceDataModule
 from utils.errors import UserInputError
 
 SEQ_LEN, HORIZON = 3, 2

@@ -4,20 +4,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.search import beam_search, greedy_decode, sequence_scores, strip_output
+from models.search import beam_search, gnmt_length_penalty, greedy_decode, sequence_scores, strip_output
 from models.seq2seq import Seq2Seq
 
 SOS, EOS, PAD = 1, 2, 0
 VOCAB = 9
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: thread hand-offs cost more than they save on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_model(seed: int = 0, attention: str = "bahdanau", rnn_type: str = "gru", bidirectional: bool = True,
@@ -81,6 +75,43 @@ def test_masked_source_positions_get_zero_attention():
         assert (att.masked_select(pad_mask.unsqueeze(1).expand_as(att)) == 0).all()
         live = tokens != PAD
         assert torch.allclose(att.sum(-1)[live], torch.ones(int(live.sum())), atol=1e-5)
+
+
+def scores_by_hand(model, src, lengths, tokens, alpha: float) -> list[float]:
+    """Teacher-forced log-probability of each output up to and including its ``<eos>``, divided by
+    ((5 + len) / 6) ** alpha written out here (not via gnmt_length_penalty)."""
+    inputs = torch.cat([torch.full((tokens.size(0), 1), SOS), tokens[:, :-1]], dim=1)
+    logits, _ = model(src, lengths, inputs)
+    log_probs = torch.log_softmax(logits, -1).gather(2, tokens.unsqueeze(2)).squeeze(2)
+    scores = []
+    for row, ids in zip(log_probs.tolist(), tokens.tolist()):
+        length = ids.index(EOS) + 1 if EOS in ids else len(ids)
+        scores.append(sum(row[:length]) / ((5 + length) / 6) ** alpha)
+    return scores
+
+
+@pytest.mark.parametrize("length,alpha,expected", [(1, 1.0, 1.0), (7, 1.0, 2.0), (13, 0.5, 3 ** 0.5),
+                                                   (4, 2.0, 2.25), (19, 0.6, 4 ** 0.6), (30, 0.0, 1.0)])
+def test_gnmt_length_penalty_values(length, alpha, expected):
+    assert gnmt_length_penalty(length, alpha) == pytest.approx(expected, rel=1e-12)
+    as_tensor = gnmt_length_penalty(torch.tensor([float(length)]), alpha)
+    assert as_tensor.item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0, 2.0])
+def test_beam_scores_are_length_normalised_log_probabilities(alpha):
+    """The reported score of every returned hypothesis equals its log-probability under the model divided by
+    the GNMT penalty of its length (``<eos>`` included), all recomputed independently of models.search."""
+    model = make_model(seed=3)
+    src, lengths = make_batch(seed=1)
+    tokens, _, scores = beam_search(model, src, lengths, 4, 10, SOS, EOS, alpha, return_scores=True)
+    ended_lengths = {row.index(EOS) + 1 for row in tokens.tolist() if EOS in row}
+    assert len(ended_lengths) > 1  # outputs of several lengths, so a wrong penalty shows
+    with torch.no_grad():
+        by_hand = scores_by_hand(model, src, lengths, tokens, alpha)
+    assert scores.tolist() == pytest.approx(by_hand, rel=1e-4, abs=1e-5)
+    assert sequence_scores(model, src, lengths, tokens, SOS, EOS, alpha).tolist() == pytest.approx(by_hand, rel=1e-4,
+                                                                                                   abs=1e-5)
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -15,13 +15,14 @@ from models.spec import SeriesSpec
 PAD, SOS, EOS = 0, 1, 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: thread hand-offs cost more than they save on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def assert_every_parameter_learns(model: torch.nn.Module) -> None:
+    """After ``backward()``: every parameter got a finite gradient that is not all zero (none is cut off)."""
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None, f"{name}: no gradient"
+        assert torch.isfinite(parameter.grad).all() and parameter.grad.abs().sum() > 0, name
 
 
 def batch(seed: int = 0):
@@ -57,8 +58,8 @@ def test_shapes_masks_and_padding_invariance(rnn_type, attention, bidirectional)
         assert torch.allclose(alone_attn[0], attn[2, :, :2], atol=1e-5)
     model.train()
     logits, _ = model(src, lengths, tgt)
-    logits.sum().backward()
-    assert all(p.grad is not None for n, p in model.named_parameters() if "src_embed" in n or "bridge" in n)
+    F.cross_entropy(logits.reshape(-1, 13), tgt.reshape(-1)).backward()
+    assert_every_parameter_learns(model)
 
 
 @pytest.mark.parametrize("rnn_type", ["gru", "lstm", "rnn"])
@@ -146,6 +147,7 @@ def test_forecaster_contract(attention):
     model.train()
     prediction, _ = model(x, targets=torch.randn(5, 3, 2))
     prediction.pow(2).mean().backward()
+    assert_every_parameter_learns(model)
 
 
 def reverse_batch(n: int, g: torch.Generator, vocab: int):

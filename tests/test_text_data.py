@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from config import Config
+from data.samplers import BucketBatchSampler
+from data.text.datamodule import TextDataModule
+from data.text.detokenize import decode_ids, detokenize, reference_text
+from data.text.tokenizers import EOS, PAD, SOS, train_tokenizer
 from utils.errors import UserInputError
-from utils.text_data import (EOS, PAD, SOS, BucketBatchSampler, TextDataModule, decode_ids, detokenize,
-                             reference_text, train_tokenizer)
 
 PAIRS = [("ein mann läuft .", "a man runs."), ("zwei hunde spielen", "two dogs play"),
          ("eine frau singt", "a woman sings"), ("ein kind lacht", "a child laughs")] * 5

@@ -16,7 +16,7 @@ from config import Config
 from data.make_dates_dataset import generate_pairs
 from models.tasks.translation import TranslationTask, build_translation_task, translate_file
 from utils.errors import UserInputError
-from utils.text_data import TextDataModule
+from data.text.datamodule import TextDataModule
 
 REPO = Path(__file__).resolve().parent.parent
 MULTI30K = REPO.parent / "shared" / "data" / "multi30k"

@@ -90,3 +90,22 @@ def resume_checkpoint(config: Config) -> Path:
         if differ:
             raise UserInputError(f"--resume: {path} was trained with other settings: {'; '.join(differ[:3])}")
     return path
+
+
+def load_task(path: Any, task: str, map_location: Any = "cpu") -> Any:
+    """The trained LightningModule of a ``--task TASK`` run rebuilt from its checkpoint alone, in eval mode.
+
+    Hyperparameters are plain values (config dict, tokenizers as JSON), so the safe loader suffices; a
+    checkpoint of another task is refused in one line."""
+    checkpoint = load_checkpoint_safely(path, map_location)
+    hparams = checkpoint.get("hyper_parameters") or {}
+    trained_for = (hparams.get("config") or {}).get("task")
+    if trained_for is None or (trained_for == "seq2seq") != (task == "seq2seq"):
+        raise UserInputError(f"{path}: a checkpoint of --task {trained_for}, not of --task {task}")
+    if task == "seq2seq":
+        from models.tasks.translation import TranslationTask as task_class
+    else:
+        from models.tasks.forecasting import ForecastingTask as task_class
+    module = task_class(**hparams)
+    module.load_state_dict(checkpoint["state_dict"])
+    return module.to(map_location).eval()

@@ -36,13 +36,16 @@ def plot_forecasts(history: np.ndarray, actual: np.ndarray, predicted: np.ndarra
 
 def plot_attention(weights: np.ndarray, path: Path, ylabel: str = "test window",
                    yticklabels: Optional[Sequence[str]] = None, xticklabels: Optional[Sequence[str]] = None,
-                   xlabel: str = "input step (0 = oldest)") -> Path:
-    """weights (rows, steps): one row per window (or per output token), columns over inputs."""
-    height = max(2.5, min(10.0, 0.25 * weights.shape[0] + 1.5))
+                   xlabel: str = "input step (0 = oldest)", title: str = "",
+                   vmax: Optional[float] = None) -> Path:
+    """weights (rows, steps): one row per window (or per output token), columns over inputs (or source tokens)."""
+    height = max(2.5, min(10.0, 0.25 * weights.shape[0] + 1.5)) if yticklabels is None or len(yticklabels) < 24 \
+        else max(3.0, 0.4 * len(yticklabels) + 1.5)
     width = max(6.0, min(16.0, 0.12 * weights.shape[1] + 3.0)) if xticklabels is None \
         else max(6.0, 0.35 * len(xticklabels) + 2.0)
     fig, ax = plt.subplots(figsize=(width, height))
-    image = ax.imshow(weights, aspect="auto", cmap="viridis", interpolation="nearest")
+    image = ax.imshow(weights, aspect="auto", cmap="viridis", interpolation="nearest",
+                      vmin=None if vmax is None else 0.0, vmax=vmax)
     fig.colorbar(image, ax=ax, label="attention weight")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -50,7 +53,16 @@ def plot_attention(weights: np.ndarray, path: Path, ylabel: str = "test window",
         ax.set_xticks(range(len(xticklabels)), xticklabels, rotation=90, fontsize=8)
     if yticklabels is not None:
         ax.set_yticks(range(len(yticklabels)), yticklabels, fontsize=8)
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_alignment(weights: np.ndarray, src_tokens: Sequence[str], out_tokens: Sequence[str], path: Path,
+                   title: str = "") -> Path:
+    """Seq2seq attention: output tokens (rows) x source tokens (columns), on the full [0, 1] scale."""
+    return plot_attention(weights, path, ylabel="output", yticklabels=out_tokens, xticklabels=src_tokens,
+                          xlabel="source", title=title, vmax=1.0)

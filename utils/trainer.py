@@ -43,6 +43,9 @@ _FLAG_WORDS = [("precision", "precision"), ("strategy", "strategy"), ("accelerat
 
 def _culprit_flag(config: Config, message: str) -> str:
     lowered = message.lower()
+    for name, value in config.trainer.items():
+        if name.lower() in lowered:
+            return f"--trainer.{name} {value}"
     for word, flag in _FLAG_WORDS:
         if word in lowered:
             return f"--{flag} {getattr(config, flag)}"
@@ -53,7 +56,8 @@ def _culprit_flag(config: Config, message: str) -> str:
 def build_trainer(config: Config, run_dir: Path, monitor: str, mode: str, logger: Optional[Logger],
                   extra_callbacks: Optional[list[Callback]] = None) -> L.Trainer:
     """The Trainer; an invalid hardware combination (``--accelerator gpu`` without one, ``--strategy fsdp`` on
-    CPU, an unknown ``--precision``) is a ``UserInputError`` naming the flag, raised before anything is written."""
+    CPU, an unknown ``--precision``) or ``--trainer.NAME`` value is a ``UserInputError`` naming the flag, raised
+    before anything is written. ``config.trainer`` passes any other Trainer argument through."""
     checkpoint = ModelCheckpoint(dirpath=run_dir, filename="best", monitor=monitor, mode=mode, save_last=True,
                                  auto_insert_metric_name=False, enable_version_counter=False)
     callbacks: list[Callback] = [checkpoint, *(extra_callbacks or [])]
@@ -80,8 +84,7 @@ def build_trainer(config: Config, run_dir: Path, monitor: str, mode: str, logger
             callbacks=callbacks,
             plugins=[SafeCheckpointIO()],
             default_root_dir=str(run_dir),
-            log_every_n_steps=10,
-            enable_model_summary=False,
+            **{"log_every_n_steps": 10, "enable_model_summary": False, **config.trainer},
         )
     except (ValueError, TypeError, ImportError, MisconfigurationException, RuntimeError) as exc:
         lines = str(exc).strip().splitlines() or [type(exc).__name__]

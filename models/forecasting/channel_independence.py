@@ -18,13 +18,13 @@ from models.spec import SeriesSpec
 def univariate_spec(spec: SeriesSpec) -> SeriesSpec:
     """The spec the shared per-channel model is built for: one target (column 0) plus the covariates."""
     covariates = spec.n_features - spec.n_targets
-    return replace(spec, n_features=1 + covariates, n_targets=1, target_index=(0,),
-                   interleaved_channels=spec.n_targets)
+    return replace(spec, n_features=1 + covariates, n_targets=1, target_index=(0,))
 
 
 class ChannelIndependent(nn.Module):
-    """Wraps ``inner`` (built for :func:`univariate_spec`); every target of ``spec`` must be an input column,
-    which ``models.build_model`` checks before wrapping."""
+    """Wraps ``inner`` (built for :func:`univariate_spec`). Every target of ``spec`` is an input column (true of
+    ``--features M``, the only setting with several targets). Row ``r`` of the inner batch is channel
+    ``r % C`` of window ``r // C``: models that embed the channel rely on that order."""
 
     def __init__(self, inner: nn.Module, spec: SeriesSpec) -> None:
         super().__init__()

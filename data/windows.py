@@ -43,4 +43,5 @@ def collate_prebatched(batch: Any) -> Any:
 
 
 def window_count(rows: int, seq_len: int, horizon: int) -> int:
+    """How many full (inputs, targets) windows fit in ``rows`` consecutive rows."""
     return max(0, rows - seq_len - horizon + 1)

@@ -1,0 +1,114 @@
+"""A long CSV series, one time step per row (ETT style), served as sliding windows."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.preprocessing import StandardScaler
+
+from data.csv_reading import (check_scaled, detect_date_column, handle_missing, parse_dates, read_csv_checked,
+                              to_numeric_checked)
+from data.base import SPLITS
+from data.numeric import NumericDataModule
+from data.splits import SplitBorders, split_borders
+from data.windows import WindowDataset, window_count
+from models.spec import SeriesSpec
+from utils.errors import UserInputError
+
+
+def time_feature_frame(dates: pd.Series) -> pd.DataFrame:
+    """Calendar covariates scaled to [-0.5, 0.5] (Informer's ``timeF`` encoding)."""
+    return pd.DataFrame({
+        "hour_of_day": dates.dt.hour / 23.0 - 0.5,
+        "day_of_week": dates.dt.dayofweek / 6.0 - 0.5,
+        "day_of_month": (dates.dt.day - 1) / 30.0 - 0.5,
+        "day_of_year": (dates.dt.dayofyear - 1) / 365.0 - 0.5,
+    })
+
+
+class LongSeriesDataModule(NumericDataModule):
+    """One time step per row (ETT style). Scaler fitted on the train rows only; windows with stride 1."""
+
+    def load(self) -> None:
+        cfg = self.config
+        frame = read_csv_checked(cfg.data_path)
+        date_column = detect_date_column(frame)
+        value_columns = [str(c) for c in frame.columns if str(c) != date_column]
+        if not value_columns:
+            raise UserInputError(f"{cfg.data_path}: no value columns besides the date column")
+        target = cfg.target if cfg.target is not None else value_columns[-1]
+        if target not in value_columns:
+            hint = " (a row-per-sequence file needs --data_format rows)" if len(value_columns) > 50 else ""
+            raise UserInputError(f"{cfg.data_path}: target column '{target}' not found; columns are "
+                                 f"{', '.join(value_columns[:12])}{hint}")
+        input_columns = [target] if cfg.features == "S" else value_columns
+        target_columns = value_columns if cfg.features == "M" else [target]
+        dates = self._checked_dates(frame, date_column) if date_column else None
+        if dates is not None:
+            order = np.argsort(dates.to_numpy(), kind="stable")
+            if (order != np.arange(len(order))).any():
+                warnings.warn(f"{cfg.data_path}: rows were not in time order; sorted by '{date_column}'")
+                frame, dates = frame.iloc[order].reset_index(drop=True), dates.iloc[order].reset_index(drop=True)
+        values = to_numeric_checked(frame, input_columns, cfg.data_path)
+        values = handle_missing(values, cfg.fillna, cfg.data_path)
+        if dates is not None:
+            dates = dates.loc[values.index].reset_index(drop=True)
+        values = values.reset_index(drop=True)
+
+        borders = split_borders(len(values), cfg)
+        self._check_lengths(borders)
+        with np.errstate(all="ignore"), warnings.catch_warnings():  # overflow is reported by check_scaled
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scaler = StandardScaler().fit(values.iloc[borders.train[0]:borders.train[1]].to_numpy())
+            scaled_values = scaler.transform(values.to_numpy())
+        scaled = pd.DataFrame(check_scaled(scaled_values, list(values.columns), cfg.data_path), columns=values.columns)
+        inputs = scaled[input_columns]
+        if cfg.time_features:
+            if dates is None:
+                raise UserInputError(f"{cfg.data_path}: --time_features needs a date column")
+            inputs = pd.concat([inputs, time_feature_frame(dates)], axis=1)
+        input_tensor = torch.tensor(inputs.to_numpy(), dtype=torch.float32)
+        target_tensor = torch.tensor(scaled[target_columns].to_numpy(), dtype=torch.float32)
+
+        self.scaler = scaler
+        self.columns = list(values.columns)
+        self.target_names = target_columns
+        target_pos = [self.columns.index(c) for c in target_columns]
+        self.target_mean = scaler.mean_[target_pos]
+        self.target_std = scaler.scale_[target_pos]
+        self.dates = dates
+        self.borders = borders
+        for split in SPLITS:
+            start, end = getattr(borders, split)
+            first = max(0, start - cfg.seq_len)  # the first window's inputs end right at the border
+            count = window_count(end - first, cfg.seq_len, cfg.horizon)
+            self.datasets[split] = WindowDataset(input_tensor, target_tensor, first, count, cfg.seq_len, cfg.horizon)
+        self.spec = SeriesSpec(
+            n_features=input_tensor.shape[1], seq_len=cfg.seq_len, horizon=cfg.horizon,
+            n_targets=len(target_columns),
+            target_index=tuple(input_columns.index(c) if c in input_columns else -1 for c in target_columns))
+
+    def _checked_dates(self, frame: pd.DataFrame, column: str) -> pd.Series:
+        dates = parse_dates(frame[column])
+        if dates.isna().any():
+            row = int(np.argmax(dates.isna().to_numpy()))
+            raise UserInputError(f"{self.config.data_path}: column '{column}', line {row + 2}: not a date/time "
+                                 f"{str(frame[column].iloc[row])[:40]!r}")
+        duplicated = dates.duplicated()
+        if duplicated.any():
+            row = int(np.argmax(duplicated.to_numpy()))
+            raise UserInputError(f"{self.config.data_path}: column '{column}', line {row + 2}: duplicated timestamp "
+                                 f"{frame[column].iloc[row]!r}")
+        return dates
+
+    def _check_lengths(self, borders: SplitBorders) -> None:
+        cfg = self.config
+        for split in SPLITS:
+            start, end = getattr(borders, split)
+            rows = end - max(0, start - cfg.seq_len)
+            if window_count(rows, cfg.seq_len, cfg.horizon) < 1:
+                raise UserInputError(
+                    f"{cfg.data_path}: the {split} split has {end - start} rows, too short for --seq_len "
+                    f"{cfg.seq_len} + --horizon {cfg.horizon}")

@@ -1,0 +1,70 @@
+"""Samplers whose order depends only on ``(seed, epoch)``, so a resumed run sees the batches of an uninterrupted one."""
+from __future__ import annotations
+
+import random
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch.utils.data import BatchSampler, RandomSampler, Sampler
+
+
+class EpochSeededSampler(RandomSampler):
+    """Shuffles with a generator seeded by ``(seed, epoch)`` (Lightning calls ``set_epoch``), so the order of
+    epoch ``e`` does not depend on the epochs before it: a run resumed from an end-of-epoch checkpoint sees
+    exactly the batches an uninterrupted run sees. Under DDP Lightning swaps it for a DistributedSampler,
+    which is epoch-seeded too."""
+
+    def __init__(self, data_source: Any, seed: int) -> None:
+        super().__init__(data_source)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Any:
+        generator = torch.Generator().manual_seed((self.seed * 100_003 + self.epoch) % 2**63)
+        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
+
+
+class BucketBatchSampler(BatchSampler):
+    """Batches of similar length: indices from ``sampler`` are cut into chunks of ``chunk_batches`` batches,
+    sorted by length within a chunk, split into batches, and (with ``shuffle``) the batches shuffled.
+
+    Follows ``BatchSampler``'s API so Lightning can swap in a ``DistributedSampler`` under DDP.
+    """
+
+    def __init__(self, sampler: Sampler[int], batch_size: int, drop_last: bool, lengths: Sequence[int] = (),
+                 shuffle: bool = False, seed: int = 0, chunk_batches: int = 100) -> None:
+        super().__init__(sampler, batch_size, drop_last)
+        self.lengths = list(lengths)
+        self.shuffle = shuffle
+        self.seed = seed
+        self.chunk_batches = chunk_batches
+        self._epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch = epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        indices = list(self.sampler)
+        chunk = self.batch_size * self.chunk_batches
+        batches: list[list[int]] = []
+        for start in range(0, len(indices), chunk):
+            part = sorted(indices[start:start + chunk], key=lambda i: self.lengths[i])
+            for b in range(0, len(part), self.batch_size):
+                batch = part[b:b + self.batch_size]
+                if len(batch) == self.batch_size or not self.drop_last:
+                    batches.append(batch)
+        if self.shuffle:
+            random.Random(self.seed * 100_003 + self._epoch).shuffle(batches)
+            self._epoch += 1
+        return iter(batches)
+
+    def __len__(self) -> int:
+        n = len(self.sampler)  # type: ignore[arg-type]
+        chunk = self.batch_size * self.chunk_batches
+        chunk_sizes = [min(start + chunk, n) - start for start in range(0, n, chunk)]
+        if self.drop_last:
+            return sum(size // self.batch_size for size in chunk_sizes)
+        return sum(-(-size // self.batch_size) for size in chunk_sizes)

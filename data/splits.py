@@ -1,0 +1,36 @@
+"""Where a long series is cut into train/val/test: by ratios, or at Informer's fixed ETT borders."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from utils.errors import UserInputError
+
+if TYPE_CHECKING:
+    from config import Config
+
+# Informer's ETT borders: 12 / 4 / 4 months of 30 days, in rows of the hourly (h) or 15-minute (m) files.
+ETT_MONTH_ROWS = {"ett_h": 30 * 24, "ett_m": 30 * 24 * 4}
+
+
+@dataclass(frozen=True)
+class SplitBorders:
+    """Row ranges ``[start, end)`` of each split's *targets*; inputs reach ``seq_len`` rows further back."""
+
+    train: tuple[int, int]
+    val: tuple[int, int]
+    test: tuple[int, int]
+
+
+def split_borders(rows: int, config: "Config") -> SplitBorders:
+    """``--split ett_h|ett_m`` uses the published borders (and needs the rows for them); else the ratios."""
+    if config.split in ETT_MONTH_ROWS:
+        month = ETT_MONTH_ROWS[config.split]
+        train_end, val_end, test_end = 12 * month, 16 * month, 20 * month
+        if rows < test_end:
+            raise UserInputError(f"{config.data_path}: --split {config.split} needs {test_end} rows, file has {rows}")
+    else:
+        train_end = int(rows * config.train_ratio)
+        val_end = train_end + int(rows * config.val_ratio)
+        test_end = rows
+    return SplitBorders(train=(0, train_end), val=(train_end, val_end), test=(val_end, test_end))

@@ -1,0 +1,55 @@
+"""The one place a numeric forecaster is put together from its ``--model`` core and the optional layers.
+
+Reading :func:`build_forecaster` top to bottom gives the composition, innermost first::
+
+    ChannelIndependent( RevIN( LinearSkip( SegmentInput( core ) ) ) )
+
+Each layer is a flag (``--channel_independent``, ``--revin``, ``--linear_skip``, ``--segment_len``), every
+layer and the core see a :class:`SeriesSpec` describing exactly the tensor they receive, and what a core needs
+to know beyond that (how many channels a batch interleaves) is passed to its builder as an argument.
+Flag combinations are validated once, in ``Config.validate``.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from models import model_builder
+from models.forecasting.channel_independence import ChannelIndependent, univariate_spec
+from models.forecasting.linear_skip import LinearSkip
+from models.forecasting.revin import RevIN
+from models.forecasting.segments import SegmentInput
+from models.spec import SeriesSpec
+
+if TYPE_CHECKING:
+    from config import Config
+
+
+def build_forecaster(config: "Config", spec: SeriesSpec) -> nn.Module:
+    """``forward(x (B, T, F)) -> (prediction, attention)`` for the data described by ``spec``."""
+    forecasting = not spec.is_classification
+    channel_independent = forecasting and config.channel_independent and spec.n_targets > 1
+    series = univariate_spec(spec) if channel_independent else spec  # what every layer below sees
+    channels = spec.n_targets if channel_independent else 1  # rows of a batch are channel r % channels
+
+    segmented = config.segment_len > 1
+    model = model_builder(config.task, config.model)(config, segment_spec(series, config) if segmented else series,
+                                                     channels)
+    if segmented:
+        model = SegmentInput(model, series.n_features, config.segment_len, config.hidden_size)
+    if forecasting and config.linear_skip:
+        model = LinearSkip(model, series)
+    if forecasting and config.revin:
+        model = RevIN(model, series, mode=config.revin_mode)
+    if channel_independent:
+        model = ChannelIndependent(model, spec)
+    return model
+
+
+def segment_spec(spec: SeriesSpec, config: "Config") -> SeriesSpec:
+    """What the core sees behind :class:`SegmentInput`: one ``hidden_size`` embedding per segment, so no input
+    column holds a target any more."""
+    return replace(spec, n_features=config.hidden_size, seq_len=spec.seq_len // config.segment_len,
+                   target_index=(-1,) * spec.n_targets)

@@ -1,0 +1,95 @@
+"""What a finished run writes besides metrics: predictions, forecast and attention plots, hypotheses.
+
+Written once, on global rank 0, after testing with the best weights; the returned images go to the logger.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+import torch
+
+from utils.plots import plot_alignment, plot_attention, plot_forecasts
+
+
+def write_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[str, Path]:
+    """Dispatch on the task: token seq2seq or numeric sequences."""
+    if task.config.task == "seq2seq":
+        return write_translation_artifacts(task, datamodule, run_dir)
+    return write_forecast_artifacts(task, datamodule, run_dir)
+
+
+@torch.no_grad()
+def predict_split(task: Any, loader: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """Inputs, targets, predictions (model units) and attention over a loader, in order."""
+    task.eval()
+    xs, ys, preds, attns = [], [], [], []
+    for x, y in loader:
+        prediction, attention = task(x.to(task.device))
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+        preds.append(prediction.float().cpu().numpy())
+        if attention is not None:
+            attns.append(attention.float().cpu().numpy())
+    return (np.concatenate(xs), np.concatenate(ys), np.concatenate(preds),
+            np.concatenate(attns) if attns else None)
+
+
+def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[str, Path]:
+    """``predictions.csv`` (every test window, original units), ``forecast.png``, ``attention.png``."""
+    x, y, prediction, attention = predict_split(task, datamodule.test_dataloader())
+    images: dict[str, Path] = {}
+    if task.spec.is_classification:
+        pd.DataFrame({"sample": np.arange(len(y)), "label": y, "predicted": prediction.argmax(-1)}).to_csv(
+            run_dir / "predictions.csv", index=False)
+    else:
+        mean, std = task.target_mean.cpu().numpy(), task.target_std.cpu().numpy()
+        actual, predicted = y * std + mean, prediction * std + mean
+        windows, horizon, n_targets = actual.shape
+        names = task.hparams.target_names
+        pd.DataFrame({
+            "window": np.repeat(np.arange(windows), horizon * n_targets),
+            "step": np.tile(np.repeat(np.arange(1, horizon + 1), n_targets), windows),
+            "target": np.tile(names, windows * horizon),
+            "actual": actual.reshape(-1),
+            "predicted": predicted.reshape(-1),
+        }).to_csv(run_dir / "predictions.csv", index=False, float_format="%.6g")
+        picks = np.linspace(0, windows - 1, num=min(4, windows)).astype(int)
+        target = 0
+        history = _history(x[picks], task.spec.target_index[target], mean[target], std[target])
+        images["forecast"] = plot_forecasts(history, actual[picks, :, target], predicted[picks, :, target],
+                                            names[target], run_dir / "forecast.png",
+                                            titles=[f"test window {i}" for i in picks])
+    if attention is not None:
+        rows = attention if attention.ndim == 2 else attention.mean(axis=1)
+        picks = np.linspace(0, len(rows) - 1, num=min(24, len(rows))).astype(int)
+        images["attention"] = plot_attention(rows[picks], run_dir / "attention.png",
+                                             yticklabels=[str(i) for i in picks])
+    return images
+
+
+def _history(x: np.ndarray, column: int, mean: float, std: float) -> np.ndarray:
+    """The input window of a plotted target in original units (zeros if the target is not an input)."""
+    if column < 0:
+        return np.zeros(x.shape[:2])
+    return x[:, :, column] * std + mean
+
+
+def write_translation_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[str, Path]:
+    """``hypotheses.txt`` (test set, beam search, file order) and 3 attention heatmaps as PNGs."""
+    from models.translator import translate_sentences
+
+    datamodule.load()
+    sources = datamodule.splits["test"].sources
+    hypotheses, alignments = translate_sentences(task, sources, task.config.beam_size)
+    (run_dir / "hypotheses.txt").write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
+    images: dict[str, Path] = {}
+    if task.config.attention == "none" or not sources:
+        return images
+    for k, i in enumerate(sorted(set(range(0, len(sources), max(1, len(sources) // 3))))[:3]):
+        src_tokens, out_tokens, weights = alignments[i]
+        images[f"attention_{k}"] = plot_alignment(weights.numpy(), src_tokens, out_tokens,
+                                                  run_dir / f"attention_test{i}.png", title=f"test sentence {i}")
+    return images
