@@ -218,13 +218,24 @@ def _field_types() -> dict[str, Any]:
     return typing.get_type_hints(Config)
 
 
+# --help groups, as in the README's CLI table: the first field of each group in Config's order -> its title.
+HELP_GROUPS = {"model": "what to run", "data_path": "data", "hidden_size": "model", "epochs": "training",
+               "accelerator": "hardware", "output_dir": "output", "src_lang": "token seq2seq (--task seq2seq)"}
+DESCRIPTION = """Train, test and report: python main.py [flags]. Sub-commands: python main.py translate --help.
+Any lightning.Trainer argument: --trainer.NAME VALUE (e.g. --trainer.fast_dev_run true,
+--trainer.limit_train_batches 0.1), or a trainer: mapping in the --config YAML file."""
+
+
 def build_parser(prog: str = "main.py") -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog=prog, description="Train and evaluate recurrent sequence models.",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
+    parser = _OneLineParser(prog=prog, description=DESCRIPTION, allow_abbrev=False,
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--config", help="YAML file of settings; flags given on the command line override it")
+    group: Any = parser
     for f in dataclasses.fields(Config):
         if f.name == "trainer":  # --trainer.NAME VALUE, see utils/trainer_args.py
             continue
+        if f.name in HELP_GROUPS:
+            group = parser.add_argument_group(HELP_GROUPS[f.name])
         hint = _field_types()[f.name]
         kwargs: dict[str, Any] = {"default": f.default, "help": f.metadata["help"], "dest": f.name}
         if get_origin(hint) is typing.Union:  # Optional[X]
@@ -239,7 +250,7 @@ def build_parser(prog: str = "main.py") -> argparse.ArgumentParser:
             kwargs["metavar"] = "BOOL"
         else:
             kwargs["type"] = hint
-        parser.add_argument(f"--{f.name}", **kwargs)
+        group.add_argument(f"--{f.name}", **kwargs)
     return parser
 
 
@@ -286,6 +297,8 @@ def parse_config(argv: Optional[list[str]] = None) -> Config:
                 action.default = value
     args = parser.parse_args(argv)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if f.name != "trainer"}
+    if pre.config and not args.resume and not any(a.split("=")[0] == "--output_dir" for a in argv):
+        values["output_dir"] = None  # repeating a run from its config.yaml starts a new run directory
     return Config(**values, trainer={**trainer, **trainer_flags}).validate()
 
 

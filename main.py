@@ -4,6 +4,7 @@ runs a sub-command from ``utils/commands.py`` (``translate``). Training flows co
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -45,7 +46,7 @@ def train(config: Config) -> dict[str, Any]:
         raise FloatingPointError(f"{exc}; {kept}") from None
     fit_seconds = time.perf_counter() - started
     # the best checkpoint; a run that saved none (--trainer.fast_dev_run) is evaluated with its final weights
-    best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
+    best = (trainer.checkpoint_callback.best_model_path or None) if trainer.checkpoint_callback else None
     val = trainer.validate(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
     test = trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
     # metrics.json holds only what a seeded --deterministic run reproduces exactly; timings go to timing.json
@@ -84,14 +85,27 @@ def _is_launcher_rank() -> bool:
     return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
 
 
+def quiet_libraries() -> None:
+    """Keep the console to what a user needs: Lightning's banners and tips, and warnings about things the project
+    does on purpose (config.yaml is written before the first checkpoint; small data has few batches), go."""
+    import lightning  # noqa: F401 - it sets its loggers' levels on import; set ours after that
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    for message in [r".*does not have many workers.*", r"Checkpoint directory .* exists and is not empty",
+                    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*", r"The number of training batches .* is "
+                    r"smaller than the logging interval", r".*litlogger.*"]:
+        warnings.filterwarnings("ignore", message=message)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     try:
         from utils.commands import COMMANDS
         if argv[:1] and argv[0] in COMMANDS:
             return COMMANDS[argv[0]](argv[1:])
         config = parse_config(argv)
+        quiet_libraries()
         train(config)
         return 0
     except UserInputError as exc:

@@ -1,4 +1,4 @@
-"""Times forward+backward of ``out.sum()`` for nn.RNN vs models.rnn_cell.RNN and nn.LSTM vs ScratchLSTM (plus a
+"""Times forward+backward of ``out.sum()`` for nn.RNN vs models.recurrent.rnn.RNN and nn.LSTM vs ScratchLSTM (plus a
 naive autograd Python-loop LSTM) on CPU with 2 threads; candidates are interleaved, median after warm-up.
 Run: ``python benchmarks/cells.py`` (add ``--quick`` for fewer repeats); prints a markdown table.
 """
@@ -15,8 +15,8 @@ import torch
 from torch import Tensor, nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from models.lstm_cell import ScratchLSTM  # noqa: E402
-from models.rnn_cell import RNN  # noqa: E402
+from models.recurrent.lstm import ScratchLSTM  # noqa: E402
+from models.recurrent.rnn import RNN  # noqa: E402
 
 SHAPES = [(32, 96, 7, 128), (128, 50, 256, 512)]  # (B, T, I, H)
 
@@ -65,7 +65,7 @@ def bench_shape(B: int, T: int, I: int, H: int, warmup: int, repeats: int, naive
     our_lstm = ScratchLSTM(I, H, batch_first=True)
     our_lstm.load_state_dict(nn_lstm.state_dict())
     cands: list[tuple[str, nn.Module, str]] = [
-        ("nn.RNN", nn_rnn, "nn.RNN"), ("rnn_cell.RNN", our_rnn, "nn.RNN"),
+        ("nn.RNN", nn_rnn, "nn.RNN"), ("recurrent.RNN", our_rnn, "nn.RNN"),
         ("nn.LSTM", nn_lstm, "nn.LSTM"), ("ScratchLSTM", our_lstm, "nn.LSTM"),
     ]
     if naive:

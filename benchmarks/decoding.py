@@ -24,16 +24,17 @@ sys.path.insert(0, str(REPO))
 from config import Config  # noqa: E402
 from data.text.batches import pad_sequences  # noqa: E402
 from data.text.datamodule import TextDataModule  # noqa: E402
-from data.text.tokenizers import EOS, SOS, encode_sources  # noqa: E402
+from data.text.vocabulary import EOS, SOS, encode_sources  # noqa: E402
 from models.search import beam_search, greedy_decode  # noqa: E402
-from models.tasks.translation import TranslationTask, build_translation_task, load_translation_task  # noqa: E402
+from models.tasks.translation import TranslationTask, build_translation_task  # noqa: E402
+from utils.checkpoints import load_task  # noqa: E402
 
 MULTI30K = REPO.parent / "shared" / "data" / "multi30k"
 
 
 def build_task(args: argparse.Namespace) -> tuple[TranslationTask, list[str], str]:
     if args.ckpt:
-        task = load_translation_task(args.ckpt)
+        task = load_task(args.ckpt, "seq2seq")
         source = Path(args.sources) if args.sources else MULTI30K / "test_2016_flickr.de"
         lines = source.read_text(encoding="utf-8").splitlines()
         if source.suffix == ".tsv":

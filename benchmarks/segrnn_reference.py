@@ -62,7 +62,7 @@ class SegRNN(nn.Module):
         return y + last, None
 
 
-def build_segrnn(config: Config, spec: SeriesSpec) -> SegRNN:
+def build_segrnn(config: Config, spec: SeriesSpec, channels: int) -> SegRNN:
     if spec.seq_len % SEGMENT or spec.horizon % SEGMENT:
         raise SystemExit(f"--seq_len and --horizon must be multiples of {SEGMENT}")
     return SegRNN(spec, config.hidden_size, config.dropout)
@@ -70,5 +70,5 @@ def build_segrnn(config: Config, spec: SeriesSpec) -> SegRNN:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    models.MODEL_BUILDERS["segrnn_ref"] = "segrnn_reference:build_segrnn"
+    models.NUMERIC_MODELS["segrnn_ref"] = "segrnn_reference:build_segrnn"
     sys.exit(seqlab_main.main(["--model", "segrnn_ref", *PAPER_FLAGS, *sys.argv[1:]]))

@@ -2,8 +2,9 @@
 
 One concept per class:
 
-* :class:`RecurrentEncoder` - a (bi)directional, multi-layer recurrent core over embedded inputs, packed
-  by source lengths; returns every step's output (directions concatenated) and the final state.
+* the encoder - a :class:`~models.recurrent.core.RecurrentCore` (``rnn_type``, (bi)directional, multi-layer)
+  over embedded inputs that skips source padding; every step's output (directions concatenated) and the
+  final state, merged per layer (directions side by side) for the bridge.
 * :class:`Bridge` - a learned ``tanh`` projection from the encoder's final state (directions concatenated)
   to the decoder's initial state (and a second one for the LSTM cell).
 * :class:`RecurrentDecoder` - one decoder step at a time with ``bahdanau`` (attend with the previous
@@ -34,36 +35,16 @@ from typing import TYPE_CHECKING, NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from models.attention import build_attention
+from models.recurrent.core import build_recurrent_core
+from models.recurrent.packing import lengths_to_mask
 
 if TYPE_CHECKING:
     from config import Config
     from models.spec import SeriesSpec
 
-RNN_TYPES = ("rnn", "gru", "lstm")
 ATTENTIONS = ("bahdanau", "dot", "general", "concat", "none")
-
-
-def make_rnn(rnn_type: str, input_size: int, hidden_size: int, num_layers: int, dropout: float,
-             bidirectional: bool = False) -> nn.Module:
-    """Batch-first recurrent core: ``rnn`` = our ``models.rnn_cell.RNN``, ``gru`` = nn.GRU, ``lstm`` = nn.LSTM."""
-    kwargs = dict(num_layers=num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0,
-                  bidirectional=bidirectional)
-    if rnn_type == "gru":
-        return nn.GRU(input_size, hidden_size, **kwargs)
-    if rnn_type == "lstm":
-        return nn.LSTM(input_size, hidden_size, **kwargs)
-    if rnn_type == "rnn":
-        from models.rnn_cell import RNN  # our own implementation (same signature as nn.RNN + lengths=)
-        return RNN(input_size, hidden_size, **kwargs)
-    raise ValueError(f"unknown rnn_type {rnn_type!r}; choose one of {RNN_TYPES}")
-
-
-def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:
-    """(B,) lengths -> (B, max_len) bool mask, True on real positions."""
-    return torch.arange(max_len, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
 
 
 class Memory(NamedTuple):
@@ -94,43 +75,6 @@ class DecoderState(NamedTuple):
     @property
     def rnn_state(self) -> Tensor | tuple[Tensor, Tensor]:
         return self.hidden if self.cell is None else (self.hidden, self.cell)
-
-
-class RecurrentEncoder(nn.Module):
-    """Shapes: x (B, S, E), lengths (B,) -> outputs (B, S, D*H) (zero at padding), final hidden (L, B, D*H)
-    and final cell (L, B, D*H) for LSTM (else None), directions concatenated per layer."""
-
-    def __init__(self, rnn_type: str, input_size: int, hidden_size: int, num_layers: int = 1,
-                 dropout: float = 0.0, bidirectional: bool = False) -> None:
-        super().__init__()
-        self.rnn_type = rnn_type
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.num_directions = 2 if bidirectional else 1
-        self.rnn = make_rnn(rnn_type, input_size, hidden_size, num_layers, dropout, bidirectional)
-
-    @property
-    def output_size(self) -> int:
-        return self.hidden_size * self.num_directions
-
-    def _merge_directions(self, h_n: Tensor) -> Tensor:
-        layers, directions = self.num_layers, self.num_directions
-        h = h_n.view(layers, directions, h_n.size(1), self.hidden_size)
-        return h.permute(0, 2, 1, 3).reshape(layers, h_n.size(1), directions * self.hidden_size)
-
-    def forward(self, x: Tensor, lengths: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Optional[Tensor]]:
-        if lengths is None:
-            outputs, final = self.rnn(x)
-        elif self.rnn_type == "rnn":
-            outputs, final = self.rnn(x, lengths=lengths)
-            outputs = outputs * lengths_to_mask(lengths, x.size(1)).unsqueeze(-1).to(outputs.dtype)
-        else:
-            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            outputs, final = self.rnn(packed)
-            outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=x.size(1))
-        if isinstance(final, tuple):
-            return outputs, self._merge_directions(final[0]), self._merge_directions(final[1])
-        return outputs, self._merge_directions(final), None
 
 
 class Bridge(nn.Module):
@@ -166,7 +110,7 @@ class RecurrentDecoder(nn.Module):
             rnn_input = input_size
         else:
             rnn_input = input_size + hidden_size  # input feeding of the previous attentional vector
-        self.rnn = make_rnn(rnn_type, rnn_input, hidden_size, num_layers, dropout)
+        self.rnn = build_recurrent_core(rnn_type, rnn_input, hidden_size, num_layers, dropout)
         self.attention = None if attention == "none" else build_attention(attention, hidden_size, memory_size)
         self.combine = None if attention == "none" else nn.Linear(hidden_size + memory_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
@@ -193,7 +137,7 @@ class RecurrentDecoder(nn.Module):
         return self.attention(query, memory.values, mask=memory.mask, prepared_keys=memory.keys)
 
     def _recur(self, x: Tensor, state: DecoderState) -> tuple[Tensor, Tensor, Optional[Tensor]]:
-        out, final = self.rnn(x.unsqueeze(1), state.rnn_state)
+        out, final = self.rnn(x.unsqueeze(1), state=state.rnn_state)
         if isinstance(final, tuple):
             return out.squeeze(1), final[0], final[1]
         return out.squeeze(1), final, None
@@ -220,7 +164,7 @@ class RecurrentDecoder(nn.Module):
         Valid only when :attr:`can_run_all`; equals stepping :meth:`forward` T times.
         """
         assert self.can_run_all
-        output, _ = self.rnn(embedded, state.rnn_state)
+        output, _ = self.rnn(embedded, state=state.rnn_state)
         if self.attention is None:
             return self.dropout(output), None
         context, weights = self._attend(output, memory)  # all T queries at once
@@ -239,7 +183,7 @@ class EncoderDecoder(nn.Module):
         self.src_embed = src_embed
         self.tgt_embed = tgt_embed
         self.embed_dropout = nn.Dropout(dropout)
-        self.encoder = RecurrentEncoder(rnn_type, emb_size, hidden_size, num_layers, dropout, bidirectional)
+        self.encoder = build_recurrent_core(rnn_type, emb_size, hidden_size, num_layers, dropout, bidirectional)
         dec_hidden = self.encoder.output_size
         self.bridge = Bridge(self.encoder.output_size, dec_hidden, with_cell=rnn_type == "lstm")
         self.decoder = RecurrentDecoder(rnn_type, emb_size, dec_hidden, self.encoder.output_size, num_layers,
@@ -251,7 +195,8 @@ class EncoderDecoder(nn.Module):
     def encode(self, src: Tensor, src_lengths: Optional[Tensor] = None) -> tuple[Memory, DecoderState]:
         """Source (B, S[, F]) -> (memory for attention, initial decoder state)."""
         embedded = self.embed_dropout(self.src_embed(src))
-        outputs, hidden, cell = self.encoder(embedded, src_lengths)
+        outputs, final = self.encoder(embedded, src_lengths)
+        hidden, cell = self.encoder.merged_state(final)
         if src_lengths is None:
             mask = torch.ones(src.shape[:2], dtype=torch.bool, device=src.device)
         else:

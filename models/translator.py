@@ -12,7 +12,7 @@ from torch import Tensor
 
 from data.text.batches import pad_sequences
 from data.text.detokenize import decode_ids
-from data.text.tokenizers import EOS, PAD, encode_sources
+from data.text.vocabulary import EOS, PAD, encode_sources
 
 if TYPE_CHECKING:
     from models.tasks.translation import TranslationTask

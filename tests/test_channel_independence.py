@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from config import parse_config
-from models import build_model
-from models.channel_independence import ChannelIndependent
+from models.forecasting.builder import build_forecaster
+from models.forecasting.channel_independence import ChannelIndependent
 from models.spec import SeriesSpec
-from tests.conftest import TINY_FLAGS, run_main
+from tests.conftest import TINY_FLAGS, recompute_test_metrics, run_main
 
 # two targets (columns 0 and 2) and one covariate (column 1), as --features M with --time_features gives
 SPEC = SeriesSpec(n_features=3, seq_len=12, horizon=4, n_targets=2, target_index=(0, 2))
@@ -20,7 +20,7 @@ SPEC = SeriesSpec(n_features=3, seq_len=12, horizon=4, n_targets=2, target_index
 @pytest.mark.parametrize("model_name", ["lstm_attention", "seq2seq"])
 def test_each_channel_is_the_shared_model_on_its_own_series(model_name: str) -> None:
     torch.manual_seed(0)
-    model = build_model(parse_config(["--model", model_name, "--hidden_size", "8", "--emb_size", "8"]), SPEC).eval()
+    model = build_forecaster(parse_config(["--model", model_name, "--hidden_size", "8", "--emb_size", "8"]), SPEC).eval()
     assert isinstance(model, ChannelIndependent)
     x = torch.randn(5, 12, 3)
     prediction, attention = model(x)
@@ -34,7 +34,7 @@ def test_each_channel_is_the_shared_model_on_its_own_series(model_name: str) -> 
 
 def test_channels_do_not_mix() -> None:
     torch.manual_seed(1)
-    model = build_model(parse_config(["--model", "gru", "--hidden_size", "8"]), SPEC).eval()
+    model = build_forecaster(parse_config(["--model", "gru", "--hidden_size", "8"]), SPEC).eval()
     x = torch.randn(3, 12, 3)
     changed = x.clone()
     changed[:, :, 0] += 1.0  # the first target's history only
@@ -44,16 +44,24 @@ def test_channels_do_not_mix() -> None:
 
 
 def test_switch_off_and_single_target_build_the_plain_model() -> None:
-    off = build_model(parse_config(["--model", "gru", "--channel_independent", "false"]), SPEC)
+    off = build_forecaster(parse_config(["--model", "gru", "--channel_independent", "false"]), SPEC)
     assert not isinstance(off, ChannelIndependent)
     single = SeriesSpec(n_features=3, seq_len=12, horizon=4, n_targets=1, target_index=(2,))
-    assert not isinstance(build_model(parse_config(["--model", "gru"]), single), ChannelIndependent)
+    assert not isinstance(build_forecaster(parse_config(["--model", "gru"]), single), ChannelIndependent)
 
 
+@pytest.mark.slow
 def test_main_trains_features_m_channel_independent(tiny_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = run_main("--model", "lstm_attention", "--data_path", str(tiny_csv), "--features", "M",
                       "--time_features", "--output_dir", str(out), *TINY_FLAGS)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["test/mse"] >= 0 and (out / "attention.png").exists()
+    # the test metrics pool all three channels, each scaled by its own train std
+    for key, value in recompute_test_metrics(out, tiny_csv).items():
+        assert metrics[key] == pytest.approx(value, rel=1e-5), key
+    # one shared univariate model: as many weights as that model has for one channel, not three times as many
+    config = parse_config(["--model", "lstm_attention", "--features", "M", "--time_features", *TINY_FLAGS])
+    one_channel = SeriesSpec(n_features=1 + 4, seq_len=12, horizon=3, n_targets=1, target_index=(0,))  # + 4 dates
+    assert metrics["parameters"] == sum(p.numel() for p in build_forecaster(config, one_channel).parameters())
+    assert (out / "attention.png").exists()

@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import ett  # noqa: E402
 
 
+@pytest.mark.slow
 def test_full_batches_of_one_window_reproduce_the_test_mse(tiny_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     data_flags = ["--data_path", str(tiny_csv), "--features", "M", "--target", "y", "--seq_len", "12",

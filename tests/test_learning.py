@@ -47,16 +47,16 @@ def test_lstm_attention_learns_a_lag_task() -> None:
 
 def test_segment_input_shapes_and_registry_wrappers() -> None:
     from config import parse_config
-    from models import build_model
-    from models.linear_skip import LinearSkip
-    from models.revin import RevIN
-    from models.segments import SegmentInput
+    from models.forecasting.builder import build_forecaster
+    from models.forecasting.linear_skip import LinearSkip
+    from models.forecasting.revin import RevIN
+    from models.forecasting.segments import SegmentInput
 
     spec = SeriesSpec(n_features=3, seq_len=24, horizon=4, n_targets=1, target_index=(2,))
-    model = build_model(parse_config(["--model", "lstm_attention", "--segment_len", "6", "--hidden_size", "8"]), spec)
+    model = build_forecaster(parse_config(["--model", "lstm_attention", "--segment_len", "6", "--hidden_size", "8"]), spec)
     assert isinstance(model, RevIN) and isinstance(model.inner, LinearSkip)
     assert isinstance(model.inner.inner, SegmentInput)
     prediction, attention = model(torch.randn(5, 24, 3))
     assert prediction.shape == (5, 4, 1) and attention.shape == (5, 4)  # attention over 4 segments
-    plain = build_model(parse_config(["--model", "gru", "--revin", "false", "--linear_skip", "false"]), spec)
+    plain = build_forecaster(parse_config(["--model", "gru", "--revin", "false", "--linear_skip", "false"]), spec)
     assert type(plain).__name__ == "RecurrentRegressor"

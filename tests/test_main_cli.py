@@ -2,22 +2,25 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from models import MODEL_BUILDERS
-from tests.conftest import TINY_FLAGS, run_main
+from models import NUMERIC_MODELS
+from tests.conftest import TINY_FLAGS, recompute_test_metrics, run_main
+
+pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("model", sorted(MODEL_BUILDERS))
+@pytest.mark.parametrize("model", sorted(NUMERIC_MODELS))
 def test_each_model_trains_tests_and_writes_a_complete_run(model: str, tiny_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = run_main("--model", model, "--data_path", str(tiny_csv), "--output_dir", str(out), *TINY_FLAGS)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
-    for key in ["test/mse", "test/rmse", "test/mae", "test/r2", "test/orig_mse", "val/mse"]:
-        assert key in metrics
-    assert metrics["test/rmse"] == pytest.approx(metrics["test/mse"] ** 0.5, rel=1e-4)
+    for key, value in recompute_test_metrics(out, tiny_csv).items():  # metrics.json agrees with predictions.csv
+        assert metrics[key] == pytest.approx(value, rel=1e-5), key
+    assert {"val/mse", "val/rmse", "val/mae", "val/r2", "val/orig_mse"} <= metrics.keys()
     assert "test/mse" not in result.stderr and "mse" in result.stdout  # the table is printed
     for name in ["config.yaml", "best.ckpt", "last.ckpt", "predictions.csv", "forecast.png"]:
         assert (out / name).is_file(), name
@@ -29,7 +32,6 @@ def test_each_model_trains_tests_and_writes_a_complete_run(model: str, tiny_csv:
 
 
 def test_classification_on_rows_format(tmp_path: Path) -> None:
-    import numpy as np
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 8))
     pd.DataFrame(np.c_[x, (x[:, :4].sum(1) > 0).astype(int)]).to_csv(tmp_path / "cls.csv", index=False)
@@ -39,7 +41,13 @@ def test_classification_on_rows_format(tmp_path: Path) -> None:
                       "--hidden_size", "8", "--logger", "none")
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert 0.0 <= metrics["test/accuracy"] <= 1.0 and "test/f1" in metrics
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert len(predictions) == metrics["data/test_samples"] == 120 - int(120 * 0.7) - int(120 * 0.1)
+    label, predicted = predictions["label"].to_numpy(), predictions["predicted"].to_numpy()
+    assert metrics["test/accuracy"] == pytest.approx(np.mean(label == predicted), rel=1e-6)
+    f1 = [2 * np.sum((label == c) & (predicted == c)) / (np.sum(label == c) + np.sum(predicted == c))
+          for c in (0, 1)]  # both classes occur among the test labels
+    assert metrics["test/f1"] == pytest.approx(np.mean(f1), rel=1e-6)  # macro F1
 
 
 def test_unknown_model_is_one_line_and_exit_2(tiny_csv: Path, tmp_path: Path) -> None:

@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
 import torch
 
 from config import parse_config
-from models import build_model
+from models.forecasting.builder import build_forecaster
 from models.lstm_attention import LSTMAttention
-from models.parallel_decoder import ParallelSegmentDecoder
+from models.recurrent.packing import merge_directions
 from models.spec import SeriesSpec
-from tests.conftest import TINY_FLAGS, run_main
+from tests.conftest import TINY_FLAGS, recompute_test_metrics, run_main
 from utils.errors import UserInputError
 
 SPEC = SeriesSpec(n_features=2, seq_len=12, horizon=8, n_targets=2, target_index=(0, 1))
@@ -32,7 +31,7 @@ def changed_after_nudging(model: LSTMAttention, x: torch.Tensor, parameter: torc
 
 @pytest.mark.parametrize("bidirectional,layers", [(False, 1), (True, 2)])
 def test_shapes_and_attention_weights(bidirectional: bool, layers: int) -> None:
-    model = LSTMAttention(SPEC, 6, layers, bidirectional=bidirectional, head="pmf", output_segment_len=4)
+    model = LSTMAttention(SPEC, 6, layers, bidirectional=bidirectional, head="pmf", segment_len=4)
     prediction, weights = model(torch.randn(3, 12, 2))
     assert prediction.shape == (3, 8, 2)
     assert weights.shape == (3, 12)
@@ -42,7 +41,7 @@ def test_shapes_and_attention_weights(bidirectional: bool, layers: int) -> None:
 def test_merge_directions_puts_each_layers_directions_side_by_side() -> None:
     layers, directions, batch, hidden = 2, 2, 3, 4
     state = torch.randn(layers * directions, batch, hidden)
-    merged = ParallelSegmentDecoder._merge_directions(state, directions)
+    merged = merge_directions(state, directions)
     assert merged.shape == (layers, batch, directions * hidden)
     for layer in range(layers):
         expected = torch.cat([state[layer * 2], state[layer * 2 + 1]], dim=-1)
@@ -53,14 +52,14 @@ def test_segments_are_decoded_independently() -> None:
     """Changing one output segment's position embedding changes that segment's values and no other's:
     no recurrence between output segments, hence no error accumulation along the horizon."""
     torch.manual_seed(0)
-    model = LSTMAttention(SPEC, 6, head="pmf", output_segment_len=2).eval()
+    model = LSTMAttention(SPEC, 6, head="pmf", segment_len=2).eval()
     changed = changed_after_nudging(model, torch.randn(4, 12, 2), model.decoder.position, 1, keep_dims=1)
     assert changed == [False, False, True, True, False, False, False, False]
 
 
 def test_one_segment_step_matches_a_loop_over_segments() -> None:
     torch.manual_seed(0)
-    model = LSTMAttention(SPEC, 5, head="pmf", output_segment_len=4, attention="dot").eval()
+    model = LSTMAttention(SPEC, 5, head="pmf", segment_len=4, attention="dot").eval()
     x = torch.randn(3, 12, 2)
     prediction, _ = model(x)
     decoder = model.decoder
@@ -73,37 +72,43 @@ def test_one_segment_step_matches_a_loop_over_segments() -> None:
         torch.testing.assert_close(prediction[:, 4 * m:4 * m + 4], values)
 
 
-def test_builder_rejects_a_horizon_the_segments_do_not_divide() -> None:
-    spec = SeriesSpec(n_features=1, seq_len=12, horizon=5, n_targets=1, target_index=(0,))
-    config = parse_config(["--model", "lstm_attention", "--head", "pmf", "--segment_len", "3"])
-    with pytest.raises(UserInputError, match="--horizon 5"):
-        build_model(config, spec)
+def test_config_rejects_a_horizon_the_segments_do_not_divide() -> None:
+    with pytest.raises(UserInputError, match="--horizon 5 is not a multiple of --segment_len 3"):
+        parse_config(["--model", "lstm_attention", "--head", "pmf", "--segment_len", "3", "--seq_len", "12",
+                      "--horizon", "5"])
 
 
+@pytest.mark.slow
 def test_main_trains_with_pmf_head(tiny_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = run_main("--data_path", str(tiny_csv), *TINY_FLAGS, "--segment_len", "3", "--head", "pmf",
-                      "--output_dir", str(out))
+    flags = [*TINY_FLAGS, "--segment_len", "3", "--head", "pmf"]
+    result = run_main("--data_path", str(tiny_csv), *flags, "--output_dir", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert math.isfinite(metrics["test/mse"]) and metrics["parameters"] > 0
+    for key, value in recompute_test_metrics(out, tiny_csv).items():
+        assert metrics[key] == pytest.approx(value, rel=1e-5), key
+    # the run built the pmf model (its weight count differs from the default head's)
+    spec = SeriesSpec(n_features=3, seq_len=12, horizon=3, n_targets=1, target_index=(2,))  # --features MS
+    pmf, default_head = (sum(p.numel() for p in build_forecaster(parse_config(f), spec).parameters())
+                         for f in (flags, [*TINY_FLAGS, "--segment_len", "3"]))
+    assert metrics["parameters"] == pmf != default_head
 
 
 def test_channel_embedding_follows_the_interleaved_rows() -> None:
     """Row r of a channel-independent batch is channel r % C; only that channel's rows use its embedding."""
     torch.manual_seed(0)
-    spec = SeriesSpec(n_features=1, seq_len=12, horizon=4, n_targets=1, target_index=(0,), interleaved_channels=3)
-    model = LSTMAttention(spec, 6, head="pmf", output_segment_len=2).eval()
+    spec = SeriesSpec(n_features=1, seq_len=12, horizon=4, n_targets=1, target_index=(0,))
+    model = LSTMAttention(spec, 6, head="pmf", segment_len=2, channels=3).eval()
     assert model.decoder.channel.shape == (3, 3) and model.decoder.position.shape == (2, 3)
     changed = changed_after_nudging(model, torch.randn(6, 12, 1), model.decoder.channel, 1, keep_dims=0)
     assert changed == [False, True, False, False, True, False]
-    assert LSTMAttention(spec, 6, head="pmf", output_segment_len=2, channel_embedding=False).decoder.channel is None
+    assert LSTMAttention(spec, 6, head="pmf", segment_len=2, channels=1).decoder.channel is None
 
 
-def test_registry_passes_the_channel_count_through_the_wrappers() -> None:
+def test_builder_passes_the_channel_count_to_the_core() -> None:
     spec = SeriesSpec(n_features=3, seq_len=12, horizon=4, n_targets=3, target_index=(0, 1, 2))
-    model = build_model(parse_config(["--model", "lstm_attention", "--head", "pmf", "--segment_len", "2",
-                                      "--hidden_size", "6"]), spec)
+    model = build_forecaster(parse_config(["--model", "lstm_attention", "--head", "pmf", "--segment_len", "2",
+                                           "--hidden_size", "6"]), spec)
     decoder = model.inner.inner.inner.inner.decoder  # ChannelIndependent > RevIN > LinearSkip > SegmentInput
     assert decoder.channel.shape[0] == 3
     prediction, _ = model(torch.randn(2, 12, 3))

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from models.revin import RevIN
+from models.forecasting.revin import RevIN
 from models.spec import SeriesSpec
 
 SPEC = SeriesSpec(n_features=3, seq_len=10, horizon=4, n_targets=2, target_index=(2, 0))

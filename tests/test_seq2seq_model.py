@@ -136,7 +136,7 @@ def test_forecaster_contract(attention):
     spec = SeriesSpec(n_features=4, seq_len=10, horizon=3, n_targets=2, target_index=(3, -1))
     config = Config(model="seq2seq", emb_size=8, hidden_size=6, attention=attention, rnn_type="lstm",
                     teacher_forcing=0.5)
-    model = build_seq2seq_forecaster(config, spec)
+    model = build_seq2seq_forecaster(config, spec, 1)
     assert isinstance(model, Seq2SeqForecaster)
     x = torch.randn(5, 10, 4)
     prediction, attn = model.eval()(x)
@@ -232,7 +232,7 @@ def test_input_feeding_and_bahdanau_keep_the_step_loop():
 def test_forecaster_output_segments():
     torch.manual_seed(5)
     spec = SeriesSpec(n_features=3, seq_len=16, horizon=12, n_targets=2, target_index=(0, 2))
-    model = Seq2SeqForecaster(spec, emb_size=8, hidden_size=6, output_segment=4).eval()
+    model = Seq2SeqForecaster(spec, emb_size=8, hidden_size=6, segment_len=4).eval()
     x = torch.randn(5, 16, 3)
     prediction, attention = model(x)
     assert prediction.shape == (5, 12, 2) and attention.shape == (5, 3, 16)  # 12 steps in 3 decoder steps
@@ -250,15 +250,14 @@ def test_forecaster_output_segments():
 
 def test_forecaster_segment_must_divide_horizon():
     from utils.errors import UserInputError
-    spec = SeriesSpec(n_features=1, seq_len=12, horizon=5, n_targets=1, target_index=(0,))
     with pytest.raises(UserInputError, match="--horizon 5 is not a multiple of --segment_len 4"):
-        build_seq2seq_forecaster(Config(model="seq2seq", segment_len=4), spec)
+        Config(model="seq2seq", segment_len=4, seq_len=12, horizon=5).validate()
 
 
 def test_forecaster_inside_segment_input_builds_and_runs():
     """--model seq2seq --segment_len 12: segment embeddings in, 12 steps out per decoder step."""
-    from models import build_model
+    from models.forecasting.builder import build_forecaster
     spec = SeriesSpec(n_features=1, seq_len=96, horizon=24, n_targets=1, target_index=(0,))
-    model = build_model(Config(model="seq2seq", segment_len=12, hidden_size=8, emb_size=8), spec).eval()
+    model = build_forecaster(Config(model="seq2seq", segment_len=12, hidden_size=8, emb_size=8), spec).eval()
     prediction, attention = model(torch.randn(3, 96, 1))
     assert prediction.shape == (3, 24, 1) and attention.shape == (3, 2, 8)  # 2 decoder steps over 8 segments

@@ -10,7 +10,7 @@ from config import Config
 from data.samplers import BucketBatchSampler
 from data.text.datamodule import TextDataModule
 from data.text.detokenize import decode_ids, detokenize, reference_text
-from data.text.tokenizers import EOS, PAD, SOS, train_tokenizer
+from data.text.vocabulary import EOS, PAD, SOS, train_tokenizer
 from utils.errors import UserInputError
 
 PAIRS = [("ein mann läuft .", "a man runs."), ("zwei hunde spielen", "two dogs play"),

@@ -1,4 +1,4 @@
-"""TranslationTask end to end: Lightning fit/test on the dates task, checkpoint -> translate_file, main.py."""
+"""TranslationTask end to end: Lightning fit/test on the dates task, checkpoint -> translate command, main.py."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,10 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from config import Config
 from data.make_dates_dataset import generate_pairs
-from models.tasks.translation import TranslationTask, build_translation_task, translate_file
+from models.tasks.translation import TranslationTask, build_translation_task
+from models.translator import translate_sentences
+from utils.artifacts import write_translation_artifacts
+from utils.commands import translate_command
 from utils.errors import UserInputError
 from data.text.datamodule import TextDataModule
 
@@ -72,36 +75,47 @@ def test_checkpoint_is_weights_only_and_translates(trained, tmp_path):
     assert isinstance(stored["hyper_parameters"]["src_tokenizer"], str)
     sources = datamodule.splits["test"].sources[:20]
     (tmp_path / "in.txt").write_text("\n".join(sources[:10]) + "\n\n" + "\n".join(sources[10:]) + "\n")
-    assert translate_file(str(ckpt), str(tmp_path / "in.txt"), str(tmp_path / "out.txt"), 3, 14) == 21
+    assert translate_command(["--ckpt", str(ckpt), "--input", str(tmp_path / "in.txt"), "--output",
+                              str(tmp_path / "out.txt"), "--beam_size", "3", "--max_len", "14"]) == 0
     lines = (tmp_path / "out.txt").read_text().splitlines()
     assert len(lines) == 21 and lines[10] == ""
     reloaded = TranslationTask.load_from_checkpoint(ckpt, map_location="cpu")
-    expected, _ = reloaded.translate(sources, beam_size=3, max_len=14)
+    expected, _ = translate_sentences(reloaded, sources, beam_size=3, max_len=14)
     assert lines[:10] + lines[11:] == expected
     references = datamodule.references("test")[:20]
     assert sum(h == r for h, r in zip(expected, references)) >= 10
 
 
-def test_translate_file_errors(trained, tmp_path):
+def test_translate_command_errors(trained, tmp_path):
     _, _, ckpt, _, _ = trained
+
+    def translate(checkpoint, source):
+        return translate_command(["--ckpt", str(checkpoint), "--input", str(source), "--beam_size", "1",
+                                  "--max_len", "5"])
+
     with pytest.raises(UserInputError, match="not found"):
-        translate_file(str(tmp_path / "missing.ckpt"), str(tmp_path / "x.txt"), None, 1, 5)
+        translate(tmp_path / "missing.ckpt", tmp_path / "x.txt")
     with pytest.raises(UserInputError, match="x.txt"):
-        translate_file(str(ckpt), str(tmp_path / "x.txt"), None, 1, 5)
+        translate(ckpt, tmp_path / "x.txt")
     bad = tmp_path / "other.ckpt"
     torch.save({"state_dict": {}, "hyper_parameters": {"config": {}}}, bad)
-    with pytest.raises(UserInputError, match="not a --task seq2seq checkpoint"):
-        translate_file(str(bad), str(ckpt), None, 1, 5)
+    with pytest.raises(UserInputError, match="not a seqlab checkpoint"):
+        translate(bad, ckpt)
+    forecaster = tmp_path / "forecaster.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"config": {"task": "regression"}}}, forecaster)
+    with pytest.raises(UserInputError, match="a checkpoint of --task regression, not of --task seq2seq"):
+        translate(forecaster, ckpt)
 
 
 def test_write_artifacts(trained, tmp_path):
     task, datamodule, _, _, _ = trained
-    images = task.write_artifacts(tmp_path, datamodule)
+    images = write_translation_artifacts(task, datamodule, tmp_path)
     hypotheses = (tmp_path / "hypotheses.txt").read_text().splitlines()
     assert len(hypotheses) == len(datamodule.splits["test"])
     assert len(images) == 3 and all(p.suffix == ".png" and p.stat().st_size > 1000 for p in images.values())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not MULTI30K.is_dir(), reason=f"Multi30k not found at {MULTI30K}")
 def test_main_seq2seq_on_multi30k_subset(tmp_path):
     """``python main.py --task seq2seq`` on the first 1000 Multi30k training pairs, 1 epoch, then translate."""

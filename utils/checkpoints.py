@@ -100,7 +100,9 @@ def load_task(path: Any, task: str, map_location: Any = "cpu") -> Any:
     checkpoint = load_checkpoint_safely(path, map_location)
     hparams = checkpoint.get("hyper_parameters") or {}
     trained_for = (hparams.get("config") or {}).get("task")
-    if trained_for is None or (trained_for == "seq2seq") != (task == "seq2seq"):
+    if trained_for is None:
+        raise UserInputError(f"{path}: not a seqlab checkpoint (its hyperparameters name no task)")
+    if (trained_for == "seq2seq") != (task == "seq2seq"):
         raise UserInputError(f"{path}: a checkpoint of --task {trained_for}, not of --task {task}")
     if task == "seq2seq":
         from models.tasks.translation import TranslationTask as task_class

@@ -52,8 +52,10 @@ def build_logger(config: Config, run_dir: Path) -> Optional[Logger]:
     mode = wandb_mode()
     os.environ["WANDB_MODE"] = mode  # DDP children inherit the decision instead of re-probing
     os.environ.setdefault("WANDB_SILENT", "true")
-    return WandbLogger(project=config.wandb_project, name=run_dir.name, save_dir=str(run_dir), mode=mode,
-                       config=config.to_dict())
+    logger = WandbLogger(project=config.wandb_project, name=run_dir.name, save_dir=str(run_dir), mode=mode,
+                         config=config.to_dict())
+    logger._wandb_init.pop("anonymous", None)  # Lightning always passes it; wandb 0.31 warns that it is obsolete
+    return logger
 
 
 def log_images(logger: Optional[Logger], images: dict[str, Path]) -> None:

@@ -11,7 +11,7 @@ def metrics_table(metrics: dict[str, Any]) -> str:
         split, _, name = key.partition("/")
         if split not in ("train", "val", "test") or not isinstance(value, (int, float)):
             continue
-        rows.setdefault(name, {})[split] = f"{value:.4f}"
+        rows.setdefault(name, {})[split] = f"{value:.4g}"  # significant digits: orig_* can be any scale
     splits = [s for s in ("train", "val", "test") if any(s in r for r in rows.values())]
     width = max([len(n) for n in rows] + [6])
     lines = [f"{'metric':<{width}}  " + "  ".join(f"{s:>10}" for s in splits)]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ INCOMPLETE_MARKER = "INCOMPLETE"
 
 
 def resolve_run_dir(config: Config) -> Path:
-    """``--output_dir`` or ``runs/<model>-<timestamp>``; DDP children inherit rank 0's choice via the env."""
-    if os.environ.get(RUN_DIR_ENV):
+    """``--output_dir`` or ``runs/<model>-<timestamp>``; DDP children (``LOCAL_RANK`` > 0, started by Lightning
+    with the launcher's environment) inherit the launcher's choice via the env, so all ranks use one directory."""
+    if os.environ.get(RUN_DIR_ENV) and os.environ.get("LOCAL_RANK", "0") != "0":
         return Path(os.environ[RUN_DIR_ENV])
     if config.output_dir:
         path = Path(config.output_dir)
@@ -30,6 +32,8 @@ def start_run(run_dir: Path, config: Config, resume: bool = False) -> None:
 
     A resumed run keeps the directory's ``config.yaml`` (the settings the run was started with)."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    if (run_dir / "metrics.json").is_file() and not resume:  # only an explicit --output_dir can point here
+        print(f"note: {run_dir} held a finished run; --output_dir replaces it", file=sys.stderr)
     (run_dir / "metrics.json").unlink(missing_ok=True)
     (run_dir / INCOMPLETE_MARKER).write_text("training has not finished; metrics.json appears when it does\n")
     if not (resume and (run_dir / "config.yaml").is_file()):

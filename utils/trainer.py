@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Optional, Union
 
@@ -12,8 +13,9 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.loggers import Logger
 
 from config import Config
-from utils.checkpoints import SafeCheckpointIO
+from utils.checkpoints import LAST, SafeCheckpointIO
 from utils.errors import UserInputError
+from utils.progress import EpochLines
 
 
 def parse_devices(config: Config) -> Union[int, list[int], str]:
@@ -58,17 +60,23 @@ def build_trainer(config: Config, run_dir: Path, monitor: str, mode: str, logger
     """The Trainer; an invalid hardware combination (``--accelerator gpu`` without one, ``--strategy fsdp`` on
     CPU, an unknown ``--precision``) or ``--trainer.NAME`` value is a ``UserInputError`` naming the flag, raised
     before anything is written. ``config.trainer`` passes any other Trainer argument through."""
-    checkpoint = ModelCheckpoint(dirpath=run_dir, filename="best", monitor=monitor, mode=mode, save_last=True,
-                                 auto_insert_metric_name=False, enable_version_counter=False)
-    callbacks: list[Callback] = [checkpoint, *(extra_callbacks or [])]
-    if config.checkpoint_every_n_steps > 0:  # refreshes last.ckpt mid-epoch as well
-        callbacks.append(ModelCheckpoint(dirpath=run_dir, save_top_k=0, save_last=True,
+    # best.ckpt follows the monitored metric; last.ckpt is the latest epoch (Lightning's save_last would refresh
+    # it only when best improves), and with --checkpoint_every_n_steps also the latest N-th step.
+    best = ModelCheckpoint(dirpath=run_dir, filename="best", monitor=monitor, mode=mode,
+                           auto_insert_metric_name=False, enable_version_counter=False)
+    latest = ModelCheckpoint(dirpath=run_dir, filename=LAST.removesuffix(".ckpt"), enable_version_counter=False)
+    callbacks: list[Callback] = [best, latest, *(extra_callbacks or [])]
+    if config.checkpoint_every_n_steps > 0:
+        callbacks.append(ModelCheckpoint(dirpath=run_dir, filename=LAST.removesuffix(".ckpt"),
                                          every_n_train_steps=config.checkpoint_every_n_steps,
                                          enable_version_counter=False))
     if config.patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.patience))
     if logger is not None:
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    plain_progress = not sys.stdout.isatty() and "enable_progress_bar" not in config.trainer
+    if plain_progress:  # output to a file: one line per epoch instead of a bar redrawn in place
+        callbacks.append(EpochLines())
     devices = parse_devices(config)
     try:
         return L.Trainer(
@@ -84,7 +92,8 @@ def build_trainer(config: Config, run_dir: Path, monitor: str, mode: str, logger
             callbacks=callbacks,
             plugins=[SafeCheckpointIO()],
             default_root_dir=str(run_dir),
-            **{"log_every_n_steps": 10, "enable_model_summary": False, **config.trainer},
+            **{"log_every_n_steps": 10, "enable_model_summary": False, "enable_progress_bar": not plain_progress,
+               **config.trainer},
         )
     except (ValueError, TypeError, ImportError, MisconfigurationException, RuntimeError) as exc:
         lines = str(exc).strip().splitlines() or [type(exc).__name__]

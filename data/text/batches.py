@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from data.text.tokenizers import PAD
+from data.text.vocabulary import PAD
 
 
 @dataclass

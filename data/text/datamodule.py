@@ -17,7 +17,7 @@ from data.samplers import BucketBatchSampler
 from data.text.batches import ParallelText, TokenPairs, collate_pairs
 from data.text.detokenize import reference_text
 from data.text.reading import read_pairs
-from data.text.tokenizers import encode_sources, encode_targets, train_tokenizer
+from data.text.vocabulary import encode_sources, encode_targets, train_tokenizer
 from utils.errors import UserInputError
 
 if TYPE_CHECKING:

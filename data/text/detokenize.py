@@ -6,7 +6,7 @@ from typing import Sequence
 
 from tokenizers import Tokenizer
 
-from data.text.tokenizers import EOS, UNK
+from data.text.vocabulary import EOS, UNK
 
 _DETOK_RULES = [
     (re.compile(r" ([.,!?;:%)\]}])"), r"\1"),

@@ -24,7 +24,7 @@ from torchmetrics import SumMetric
 
 from config import Config
 from data.text.detokenize import decode_ids, reference_text
-from data.text.tokenizers import EOS, PAD, SOS
+from data.text.vocabulary import EOS, PAD, SOS
 from models.search import beam_search, greedy_decode
 from models import model_builder
 from models.seq2seq import Seq2Seq

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from models.custom_lstm import CustomLSTM
-from models.lstm_cell import LSTMRecurrence, ScratchLSTM
+from models.recurrent import lstm
+from models.recurrent.lstm import LSTMRecurrence, ScratchLSTM
 
 ATOL = 1e-5
 LENGTHS = [3, 7, 1, 5]  # unsorted on purpose; max == T
@@ -130,49 +130,6 @@ def test_reset_parameters_range():
         assert p.abs().max() > 0.9 * bound
 
 
-@pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("with_lengths", [False, True])
-def test_custom_lstm_cell_equals_native(bidirectional, with_lengths):
-    torch.manual_seed(0)
-    native = CustomLSTM(5, 6, num_layers=2, bidirectional=bidirectional)
-    cell = CustomLSTM(5, 6, num_layers=2, bidirectional=bidirectional, impl="cell")
-    assert isinstance(cell.lstm, ScratchLSTM)
-    cell.load_state_dict(native.state_dict())
-    native.load_state_dict(cell.state_dict())
-    x = torch.randn(4, 7, 5, requires_grad=True)
-    lengths = torch.tensor(LENGTHS) if with_lengths else None
-    out_n, (h_n, c_n) = native(x, lengths)
-    out_c, (h_c, c_c) = cell(x, lengths)
-    for a, b in ((out_c, out_n), (h_c, h_n), (c_c, c_n)):
-        torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
-    torch.testing.assert_close(cell.final_hidden(h_c), native.final_hidden(h_n), atol=ATOL, rtol=0)
-    w = torch.randn_like(out_n)
-    g_n = torch.autograd.grad((out_n * w).sum() + h_n.sum(), [x] + list(native.parameters()))
-    g_c = torch.autograd.grad((out_c * w).sum() + h_c.sum(), [x] + list(cell.parameters()))
-    for a, b in zip(g_c, g_n):
-        torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
-
-
-def test_custom_lstm_rejects_unknown_impl():
-    with pytest.raises(ValueError):
-        CustomLSTM(5, 6, impl="cudnn")
-
-
-@pytest.mark.parametrize("impl", ["native", "cell"])
-def test_bf16_autocast_runs_in_float32(impl):
-    torch.manual_seed(0)
-    model = CustomLSTM(5, 6, num_layers=2, bidirectional=True, impl=impl)
-    x = torch.randn(4, 7, 5)
-    lengths = torch.tensor(LENGTHS)
-    expected, _ = model(x, lengths)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out, (h_n, c_n) = model(x.bfloat16(), lengths)
-        out.sum().backward()
-    assert out.dtype == h_n.dtype == c_n.dtype == torch.float32
-    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())
-    torch.testing.assert_close(out, expected, atol=2e-2, rtol=0)
-
-
 def test_scratch_lstm_bf16_autocast_directly():
     _, ours = pair()
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -193,8 +150,6 @@ def test_dropout_between_layers_only_in_training():
 
 def test_thread_count_restored_and_results_unchanged():
     """The loops switch intra-op threads per step; the caller's setting must survive, results must not move."""
-    from models import lstm_cell
-
     _, ours = pair(num_layers=2, bidirectional=True)
     x = torch.randn(4, 7, 5, requires_grad=True)
     before = torch.get_num_threads()
@@ -205,11 +160,21 @@ def test_thread_count_restored_and_results_unchanged():
         assert torch.get_num_threads() == 2
         grad_a = x.grad.clone()
         x.grad = None
-        lstm_cell.SERIAL_ELEMENTWISE = False
+        lstm.SERIAL_ELEMENTWISE = False
         out_b = ours(x, lengths=torch.tensor(LENGTHS))[0]
         out_b.sum().backward()
     finally:
-        lstm_cell.SERIAL_ELEMENTWISE = True
+        lstm.SERIAL_ELEMENTWISE = True
         torch.set_num_threads(before)
     torch.testing.assert_close(out_a, out_b, atol=ATOL, rtol=0)
     torch.testing.assert_close(grad_a, x.grad, atol=ATOL, rtol=0)
+
+
+def test_unbatched_input_with_state():
+    ref, ours = pair(num_layers=2, bidirectional=True)
+    ref.batch_first = ours.batch_first = False
+    x, state = torch.randn(7, 5), (torch.randn(4, 6), torch.randn(4, 6))
+    out_r, (h_r, c_r) = ref(x, state)
+    out_o, (h_o, c_o) = ours(x, state)
+    for a, b in ((out_o, out_r), (h_o, h_r), (c_o, c_r)):
+        torch.testing.assert_close(a, b, atol=ATOL, rtol=0)

@@ -1,4 +1,4 @@
-"""``models.rnn_cell`` must equal ``nn.RNN`` (outputs and every gradient) and its BPTT must pass gradcheck."""
+"""``models.recurrent.rnn`` must equal ``nn.RNN`` (outputs and every gradient) and its BPTT must pass gradcheck."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from models.rnn_cell import RNN, RNNCell, RNNRecurrence, batch_sizes_from, reverse_padded
+from models.recurrent.packing import batch_sizes_from, reverse_padded
+from models.recurrent.rnn import RNN, RNNCell, RNNRecurrence
 
 ATOL = 1e-5
 LENGTHS = [3, 7, 1, 5]  # unsorted on purpose; max == T so the packed reference has the same T

@@ -1,0 +1,138 @@
+"""The one recurrent core: every ``--rnn_type`` / ``--lstm_impl`` the factory builds keeps the documented contract,
+and the from-scratch LSTM trains end to end from the command line."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import main
+from models.recurrent.core import CustomLSTM, RecurrentCore, build_recurrent_core
+from models.recurrent.lstm import LSTMRecurrence, ScratchLSTM
+from models.recurrent.rnn import RNN
+from models.tasks.forecasting import ForecastingTask
+from tests.conftest import TINY_FLAGS, write_tiny_series
+from utils.run_dir import RUN_DIR_ENV
+
+CORES = [("rnn", "native", RNN), ("gru", "native", nn.GRU), ("lstm", "native", nn.LSTM),
+         ("lstm", "scratch", ScratchLSTM)]
+LENGTHS = [6, 2, 4]  # unsorted on purpose
+
+
+def core(rnn_type: str, lstm_impl: str, bidirectional: bool = True) -> RecurrentCore:
+    torch.manual_seed(0)
+    return build_recurrent_core(rnn_type, 5, 4, num_layers=2, bidirectional=bidirectional,
+                                lstm_impl=lstm_impl).eval()
+
+
+def as_tuple(state) -> tuple[torch.Tensor, ...]:
+    return state if isinstance(state, tuple) else (state,)
+
+
+@pytest.mark.parametrize("rnn_type,lstm_impl,module", CORES)
+def test_factory_builds_the_documented_module_and_shapes(rnn_type: str, lstm_impl: str, module: type) -> None:
+    rec = core(rnn_type, lstm_impl)
+    assert type(rec.rnn) is module and isinstance(rec, CustomLSTM) == (rnn_type == "lstm")
+    assert (rec.input_size, rec.hidden_size, rec.num_layers, rec.num_directions, rec.output_size) == (5, 4, 2, 2, 8)
+    outputs, state = rec(torch.randn(3, 6, 5))
+    assert outputs.shape == (3, 6, 8)
+    assert len(as_tuple(state)) == (2 if rnn_type == "lstm" else 1)
+    assert all(s.shape == (4, 3, 4) for s in as_tuple(state))  # (L * D, B, H), layer-major
+    hidden, cell = rec.merged_state(state)
+    assert hidden.shape == (2, 3, 8) and (cell is None) == (rnn_type != "lstm")
+    torch.testing.assert_close(rec.final_hidden(state), hidden[-1])
+
+
+@pytest.mark.parametrize("rnn_type,lstm_impl,module", CORES)
+def test_lengths_zero_padding_and_take_the_state_at_each_sequence_end(rnn_type: str, lstm_impl: str,
+                                                                      module: type) -> None:
+    rec = core(rnn_type, lstm_impl)
+    x = torch.randn(3, 6, 5)
+    outputs, state = rec(x, torch.tensor(LENGTHS))
+    for b, n in enumerate(LENGTHS):
+        assert torch.all(outputs[b, n:] == 0)
+        alone_out, alone_state = rec(x[b:b + 1, :n])  # the sequence on its own, no padding at all
+        torch.testing.assert_close(outputs[b:b + 1, :n], alone_out, atol=1e-5, rtol=0)
+        for s, alone in zip(as_tuple(state), as_tuple(alone_state)):
+            torch.testing.assert_close(s[:, b:b + 1], alone, atol=1e-5, rtol=0)
+    # the last layer's final hidden: forward direction at the last real step, backward direction at step 0
+    ends = torch.stack([torch.cat([outputs[b, n - 1, :4], outputs[b, 0, 4:]]) for b, n in enumerate(LENGTHS)])
+    torch.testing.assert_close(rec.final_hidden(state), ends, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("rnn_type,lstm_impl,module", CORES)
+def test_state_carries_a_sequence_across_calls(rnn_type: str, lstm_impl: str, module: type) -> None:
+    """What a step-by-step decoder relies on: running [a; b] equals running a, then b from a's state."""
+    rec = core(rnn_type, lstm_impl, bidirectional=False)
+    x = torch.randn(3, 6, 5)
+    whole, whole_state = rec(x)
+    first, state = rec(x[:, :4])
+    second, second_state = rec(x[:, 4:], state=state)
+    torch.testing.assert_close(torch.cat([first, second], 1), whole, atol=1e-5, rtol=0)
+    for a, b in zip(as_tuple(second_state), as_tuple(whole_state)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("rnn_type,lstm_impl,module", CORES)
+def test_cpu_autocast_runs_every_core_in_float32(rnn_type: str, lstm_impl: str, module: type) -> None:
+    rec = core(rnn_type, lstm_impl)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs, state = rec(torch.randn(3, 6, 5).bfloat16(), torch.tensor(LENGTHS))
+    assert outputs.dtype == torch.float32 and all(s.dtype == torch.float32 for s in as_tuple(state))
+
+
+def test_factory_rejects_unknown_names() -> None:
+    with pytest.raises(ValueError, match="rnn_type"):
+        build_recurrent_core("transformer", 5, 4)
+    with pytest.raises(ValueError, match="impl"):
+        build_recurrent_core("lstm", 5, 4, lstm_impl="cudnn")
+
+
+# ------------------------------------------------------------------------------------------------ end to end
+def epoch_losses(run: Path) -> list[float]:
+    with open(run / "logs" / "metrics.csv") as f:
+        return [float(row["train/loss_epoch"]) for row in csv.DictReader(f) if row.get("train/loss_epoch")]
+
+
+@pytest.mark.parametrize("flags", [["--model", "lstm"], ["--model", "lstm_attention"],
+                                   ["--model", "lstm_attention", "--head", "pmf", "--segment_len", "3"]])
+def test_scratch_lstm_trains_from_the_command_line(flags: list[str], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--lstm_impl scratch`` trains through ``main.main``; nn.LSTM never runs, the checkpoint is a ScratchLSTM's."""
+    monkeypatch.setenv(RUN_DIR_ENV, "")
+    monkeypatch.setattr(nn.LSTM, "forward", lambda *a, **k: pytest.fail("--lstm_impl scratch ran nn.LSTM"))
+    calls = {"forward": 0, "backward": 0}
+    forward, backward = LSTMRecurrence.forward, LSTMRecurrence.backward
+
+    def counted(name, function):
+        def call(*args):
+            calls[name] += 1
+            return function(*args)
+        return staticmethod(call)
+
+    monkeypatch.setattr(LSTMRecurrence, "forward", counted("forward", forward))
+    monkeypatch.setattr(LSTMRecurrence, "backward", counted("backward", backward))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data = write_tiny_series(tmp_path / "tiny.csv")
+        run = tmp_path / "run"
+        assert main.main([*flags, "--lstm_impl", "scratch", "--data_path", str(data), *TINY_FLAGS, "--epochs", "3",
+                          "--output_dir", str(run)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert calls["forward"] > 0 and calls["backward"] > 0  # the scratch recurrence was trained through
+    losses = epoch_losses(run)
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert math.isfinite(metrics["test/mse"]) and math.isfinite(metrics["val/mse"])
+    task = ForecastingTask.load_from_checkpoint(run / "best.ckpt", map_location="cpu")  # strict: same parameters
+    assert task.config.lstm_impl == "scratch"
+    owners = {name: module for name, module in task.named_modules()}
+    recurrent = [key for key in task.state_dict() if ".weight_hh_l" in key]
+    assert recurrent and all(isinstance(owners[key.rsplit(".", 1)[0]], ScratchLSTM) for key in recurrent)
