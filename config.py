@@ -50,6 +50,8 @@ class Config:
     fillna: Literal["error", "ffill", "interpolate", "drop"] = _opt(
         "error", "what to do with NaN/inf values in a CSV: refuse (default) or repair")
     time_features: bool = _opt(False, "add hour-of-day / day-of-week / month features from the date column")
+    delimiter: str = _opt("auto", "CSV field delimiter: auto (sniffed from the first lines), ',', ';', '\\t', '|'")
+    decimal: Literal["auto", ".", ","] = _opt("auto", "CSV decimal mark: auto (',' if a non-comma CSV writes 0,5)")
     # --- model --------------------------------------------------------------------------------
     hidden_size: int = _opt(128, "recurrent hidden size")
     num_layers: int = _opt(1, "stacked recurrent layers")
@@ -112,7 +114,7 @@ class Config:
     emb_size: int = _opt(256, "token embedding size")
     input_feeding: bool = _opt(
         True, "Luong attention: feed the previous attentional vector to the next step (off = one-call training)")
-    rnn_type: Literal["rnn", "gru", "lstm"] = _opt("gru", "seq2seq recurrent core (rnn = our RNNCell)")
+    rnn_type: Literal["rnn", "gru", "lstm"] = _opt("gru", "seq2seq recurrent core (rnn = our RNN layer with hand-written BPTT)")
     teacher_forcing: float = _opt(1.0, "probability of feeding the gold token at each decoder step")
     beam_size: int = _opt(5, "beam width for test-time decoding (1 = greedy)")
     length_penalty: float = _opt(1.0, "GNMT length penalty alpha for beam search")
@@ -129,6 +131,8 @@ class Config:
         if self.data_path is None:
             from data.defaults import default_data_path
             self.data_path = default_data_path(self.task)
+        if self.delimiter in ("\\t", "tab"):  # a tab is hard to type on a command line
+            self.delimiter = "\t"
 
     def validate(self) -> "Config":
         """Refuse out-of-range values with a one-line message naming the flag."""
@@ -156,6 +160,10 @@ class Config:
             raise UserInputError("--task classification needs --data_format rows (one labelled sequence per row)")
         if self.resume and not self.output_dir:
             raise UserInputError("--resume needs --output_dir, the run directory that holds last.ckpt")
+        if self.delimiter != "auto" and len(self.delimiter) != 1:
+            raise UserInputError(f"--delimiter must be auto or one character, got {self.delimiter!r}")
+        if self.delimiter == self.decimal != "auto":
+            raise UserInputError(f"--delimiter and --decimal are both {self.delimiter!r}")
         self._validate_model()
         check_trainer_args(self.trainer)
         return self

@@ -1,20 +1,28 @@
 """Read a user's CSV and turn every way it can be wrong into one ``UserInputError`` line naming the culprit."""
 from __future__ import annotations
 
+import csv
 import io
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from data.csv_dialect import Dialect, resolve_dialect
 from utils.errors import UserInputError
 
 DATE_NAMES = {"date", "datetime", "time", "timestamp", "ds"}
 
 
-def read_csv_checked(path_text: str) -> pd.DataFrame:
-    """Read a CSV with a header row; refuse missing, empty, binary or header-only files."""
+EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
+EXCEL_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")  # zip (xlsx, ods), OLE2 (xls)
+
+
+def read_csv_checked(path_text: str, delimiter: str = "auto", decimal: str = "auto") -> tuple[pd.DataFrame, Dialect]:
+    """Read a CSV with a header row; refuse missing, empty, binary, spreadsheet or header-only files, and any row
+    whose field count differs from the header's (pandas would silently turn the surplus into an index)."""
     path = Path(path_text)
     if not path.exists():
         raise UserInputError(f"{path_text}: file not found")
@@ -23,20 +31,39 @@ def read_csv_checked(path_text: str) -> pd.DataFrame:
     raw = path.read_bytes()
     if not raw.strip():
         raise UserInputError(f"{path_text}: file is empty")
+    if path.suffix.lower() in EXCEL_SUFFIXES or raw.startswith(EXCEL_MAGIC):
+        raise UserInputError(f"{path_text}: is a spreadsheet workbook (Excel/ODS), not a CSV file: save the sheet "
+                             "as CSV and pass that file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise UserInputError(f"{path_text}: line {line} is not valid UTF-8 text (byte offset {exc.start})") from None
+    dialect = resolve_dialect(text, delimiter, decimal)
+    check_field_counts(text, dialect, path_text)
+    if dialect != Dialect(",", ".") and "auto" in (delimiter, decimal):
+        print(f"note: {path_text} read as {dialect.describe()}", file=sys.stderr)
     try:
-        frame = pd.read_csv(io.StringIO(text))
+        frame = pd.read_csv(io.StringIO(text), sep=dialect.delimiter, decimal=dialect.decimal, index_col=False)
     except pd.errors.ParserError as exc:
         raise UserInputError(f"{path_text}: malformed CSV ({str(exc).strip().splitlines()[-1]})") from None
     except pd.errors.EmptyDataError:
         raise UserInputError(f"{path_text}: file is empty") from None
     if frame.empty:
         raise UserInputError(f"{path_text}: has a header but no data rows")
-    return frame
+    return frame, dialect
+
+
+def check_field_counts(text: str, dialect: Dialect, path: str) -> None:
+    """Every non-blank row has the header's number of fields, or the error names the row and the likely dialect."""
+    rows = csv.reader(io.StringIO(text), delimiter=dialect.delimiter)
+    header = next(rows, [])
+    for row in rows:
+        if row and len(row) != len(header):
+            likely = resolve_dialect(text)
+            hint = f"; it looks {likely.describe()}: pass {likely.flags()}" if likely != dialect else ""
+            raise UserInputError(f"{path}: line {rows.line_num} has {len(row)} fields but the header has "
+                                 f"{len(header)} (read as {dialect.describe()}{hint})")
 
 
 def parse_dates(values: pd.Series) -> pd.Series:
@@ -67,11 +94,14 @@ def detect_date_column(frame: pd.DataFrame) -> str | None:
     return None
 
 
-def to_numeric_checked(frame: pd.DataFrame, columns: list[str], path: str) -> pd.DataFrame:
+def to_numeric_checked(frame: pd.DataFrame, columns: list[str], path: str, decimal: str = ".") -> pd.DataFrame:
     """Coerce columns to float; the first non-numeric cell is reported by column and file line."""
     out = {}
     for column in columns:
-        values = pd.to_numeric(frame[column], errors="coerce")
+        cells = frame[column]
+        if decimal == "," and not pd.api.types.is_numeric_dtype(cells):  # pandas left a bad cell's column as text
+            cells = cells.astype(str).str.replace(",", ".", regex=False).where(cells.notna())
+        values = pd.to_numeric(cells, errors="coerce")
         bad = values.isna() & frame[column].notna() & (frame[column].astype(str).str.strip().str.lower() != "nan")
         if bad.any():
             row = int(np.argmax(bad.to_numpy()))

@@ -33,7 +33,7 @@ class LongSeriesDataModule(NumericDataModule):
 
     def load(self) -> None:
         cfg = self.config
-        frame = read_csv_checked(cfg.data_path)
+        frame, dialect = read_csv_checked(cfg.data_path, cfg.delimiter, cfg.decimal)
         date_column = detect_date_column(frame)
         value_columns = [str(c) for c in frame.columns if str(c) != date_column]
         if not value_columns:
@@ -51,7 +51,7 @@ class LongSeriesDataModule(NumericDataModule):
             if (order != np.arange(len(order))).any():
                 warnings.warn(f"{cfg.data_path}: rows were not in time order; sorted by '{date_column}'")
                 frame, dates = frame.iloc[order].reset_index(drop=True), dates.iloc[order].reset_index(drop=True)
-        values = to_numeric_checked(frame, input_columns, cfg.data_path)
+        values = to_numeric_checked(frame, input_columns, cfg.data_path, dialect.decimal)
         values = handle_missing(values, cfg.fillna, cfg.data_path)
         if dates is not None:
             dates = dates.loc[values.index].reset_index(drop=True)

@@ -20,7 +20,7 @@ class RowSequenceDataModule(NumericDataModule):
 
     def load(self) -> None:
         cfg = self.config
-        frame = read_csv_checked(cfg.data_path)
+        frame, dialect = read_csv_checked(cfg.data_path, cfg.delimiter, cfg.decimal)
         columns = [str(c) for c in frame.columns]
         if len(columns) < 2:
             raise UserInputError(f"{cfg.data_path}: a rows-format CSV needs feature columns and a target column")
@@ -28,7 +28,8 @@ class RowSequenceDataModule(NumericDataModule):
         if width % cfg.input_size != 0:
             raise UserInputError(f"{cfg.data_path}: {width} feature columns do not split into steps of "
                                  f"--input_size {cfg.input_size}")
-        features = handle_missing(to_numeric_checked(frame, columns[:-1], cfg.data_path), cfg.fillna, cfg.data_path)
+        features = to_numeric_checked(frame, columns[:-1], cfg.data_path, dialect.decimal)
+        features = handle_missing(features, cfg.fillna, cfg.data_path)
         frame = frame.loc[features.index]
         steps = width // cfg.input_size
         x = features.to_numpy().reshape(len(features), steps, cfg.input_size)
@@ -52,7 +53,8 @@ class RowSequenceDataModule(NumericDataModule):
             y, num_classes = self._class_labels(labels)
             y_tensor = torch.tensor(y, dtype=torch.long)
         else:
-            y_raw = handle_missing(to_numeric_checked(frame, [columns[-1]], cfg.data_path), "error", cfg.data_path)
+            y_raw = to_numeric_checked(frame, [columns[-1]], cfg.data_path, dialect.decimal)
+            y_raw = handle_missing(y_raw, "error", cfg.data_path)
             y_raw = y_raw.to_numpy()[:, 0]
             with np.errstate(all="ignore"):
                 mean, std = y_raw[parts["train"]].mean(), y_raw[parts["train"]].std() or 1.0

@@ -17,7 +17,6 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 os.environ["WANDB_MODE"] = "disabled"
 
-from utils.run_dir import RUN_DIR_ENV  # noqa: E402  (needs ROOT on sys.path)
 
 
 @pytest.fixture
@@ -27,14 +26,6 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def in_process(monkeypatch: pytest.MonkeyPatch, one_thread: None) -> None:
-    """For ``main.main([...])`` inside the test process: every run picks its own run directory (not the one an
-    earlier run left in the environment for DDP children) and W&B stays off."""
-    monkeypatch.setenv(RUN_DIR_ENV, "")
-    monkeypatch.setenv("WANDB_MODE", "disabled")
 
 
 def write_tiny_series(path: Path, rows: int = 240, seed: int = 0) -> Path:
@@ -57,7 +48,6 @@ def tiny_csv(tmp_path: Path) -> Path:
 def run_main(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run ``python main.py ARGS`` as a user would, in a child process (one intra-op thread)."""
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    env.pop(RUN_DIR_ENV, None)
     return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 

@@ -14,17 +14,9 @@ import main
 from config import parse_config
 from data.long_series import LongSeriesDataModule
 from tests.conftest import TINY_FLAGS, write_tiny_series
-from utils.run_dir import RUN_DIR_ENV
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(RUN_DIR_ENV, "")  # resolve_run_dir caches the run dir here; restored after the test
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def refused(capsys: pytest.CaptureFixture, tmp_path: Path, *argv: str, code: int = 2) -> str:
@@ -204,6 +196,59 @@ def test_values_too_large_to_standardise(capsys, tmp_path, fmt):
     path = write(tmp_path, "huge.csv", frame.to_csv(index=False))
     line = refused(capsys, tmp_path, "--data_path", str(path), *FLAGS, "--data_format", fmt)
     assert "huge.csv: column 'driver': values too large to standardise in float32" in line
+
+
+# ---- delimiters, decimal marks, spreadsheets ------------------------------------------------------------
+def european(frame: pd.DataFrame, delimiter: str = ";", decimal: str = ",") -> str:
+    """The frame as a spreadsheet in much of Europe writes it: ``date;a;b`` with ``0,0844``."""
+    return frame.to_csv(index=False, sep=delimiter, decimal=decimal)
+
+
+def loaded(path: Path, *flags: str) -> LongSeriesDataModule:
+    module = LongSeriesDataModule(parse_config(["--data_path", str(path), "--target", "y", "--seq_len", "12",
+                                                "--horizon", "3", *flags]))
+    module.load()
+    return module
+
+
+@pytest.mark.parametrize("delimiter, decimal", [(";", ","), (";", "."), ("\t", "."), ("|", ",")])
+def test_other_dialects_read_the_same_numbers(tmp_path, delimiter, decimal, capsys):
+    reference = loaded(write(tmp_path, "plain.csv", tiny_frame().to_csv(index=False)))
+    other = loaded(write(tmp_path, "other.csv", european(tiny_frame(), delimiter, decimal)))
+    assert other.columns == reference.columns == ["driver", "y"]
+    assert np.array_equal(other.datasets["train"].inputs.numpy(), reference.datasets["train"].inputs.numpy())
+    assert "read as" in capsys.readouterr().err  # one note says how the file was read
+
+
+def test_european_csv_trains_end_to_end(tmp_path):
+    path = write(tmp_path, "eu.csv", european(tiny_frame(200)))
+    assert main.main(["--data_path", str(path), "--target", "y", *FLAGS, "--output_dir", str(tmp_path / "r")]) == 0
+
+
+def test_forced_wrong_delimiter_names_the_line_and_the_likely_dialect(capsys, tmp_path):
+    path = write(tmp_path, "eu.csv", european(tiny_frame()))
+    line = refused(capsys, tmp_path, "--data_path", str(path), "--delimiter", ",", "--decimal", ".", *FLAGS)
+    assert line == (f"error: {path}: line 2 has 3 fields but the header has 1 (read as comma-delimited; it looks "
+                    "semicolon-delimited with decimal commas: pass --delimiter ';' --decimal ',')")
+
+
+def test_a_row_with_more_fields_than_the_header_is_refused_not_turned_into_an_index(capsys, tmp_path):
+    text = "date,a,b,y\n2024-01-01 00:00,1,2,3\n2024-01-01 01:00,1,2,3,4\n"
+    line = refused(capsys, tmp_path, "--data_path", str(write(tmp_path, "ragged.csv", text)), "--target", "y", *FLAGS)
+    assert "ragged.csv: line 3 has 5 fields but the header has 4" in line
+
+
+@pytest.mark.parametrize("name, content", [("book.xlsx", b"PK\x03\x04rest of a zip"),
+                                           ("sheet.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1old excel")])
+def test_spreadsheets_are_named_as_such(capsys, tmp_path, name, content):
+    line = refused(capsys, tmp_path, "--data_path", str(write(tmp_path, name, content)), *FLAGS)
+    assert f"{name}: is a spreadsheet workbook (Excel/ODS), not a CSV file" in line
+
+
+@pytest.mark.parametrize("argv, message", [(["--delimiter", ";;"], "--delimiter must be auto or one character"),
+                                           (["--delimiter", ",", "--decimal", ","], "are both ','")])
+def test_bad_dialect_flags(capsys, tmp_path, tiny_csv, argv, message):
+    assert message in refused(capsys, tmp_path, "--data_path", str(tiny_csv), *argv, *FLAGS)
 
 
 # ---- rows format ---------------------------------------------------------------------------------------

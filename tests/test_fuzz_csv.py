@@ -35,7 +35,8 @@ def csv_texts(draw: st.DrawFn) -> bytes:
     names = [draw(header_names) for _ in range(width)]
     rows = draw(st.integers(0, 40))
     dated = draw(st.booleans())
-    lines = [",".join((["date"] if dated else []) + names)]
+    delimiter = draw(st.sampled_from([",", ",", ";", "\t", "|"]))
+    lines = [delimiter.join((["date"] if dated else []) + names)]
     start = np.datetime64("2024-01-01T00")
     step = draw(st.sampled_from([1, 1, 1, -1, 0]))  # ascending, descending, all equal
     for r in range(rows):
@@ -44,7 +45,7 @@ def csv_texts(draw: st.DrawFn) -> bytes:
             row = row[: draw(st.integers(0, width))] + [draw(cells) for _ in range(draw(st.integers(0, 2)))]
         if dated:
             row = [str(start + np.timedelta64(step * r, "h"))] + row
-        lines.append(",".join(row) + draw(weird) * (draw(st.integers(0, 9)) == 0))
+        lines.append(delimiter.join(row) + draw(weird) * (draw(st.integers(0, 9)) == 0))
     text = "\n".join(lines).encode("utf-8")
     if draw(st.integers(0, 9)) == 0:
         position = draw(st.integers(0, len(text)))
@@ -53,20 +54,30 @@ def csv_texts(draw: st.DrawFn) -> bytes:
 
 
 @st.composite
-def numeric_csv(draw: st.DrawFn) -> bytes:
-    """Mostly well-formed numbers, so that loading often succeeds and the success branch is exercised."""
+def numeric_table(draw: st.DrawFn) -> list[list[str]]:
+    """Header and rows of mostly well-formed numbers, so that loading often succeeds and the success branch
+    is exercised."""
     width = draw(st.integers(2, 7))
     rows = draw(st.integers(5, 60))
     values = draw(st.lists(st.floats(-1e6, 1e6, allow_nan=False, width=32), min_size=rows * width,
                            max_size=rows * width))
-    lines = [",".join(f"c{i}" for i in range(width))]
+    table = [[f"c{i}" for i in range(width)]]
     for r in range(rows):
         row = [repr(v) for v in values[r * width:(r + 1) * width]]
         if draw(st.integers(0, 14)) == 0:
             row[draw(st.integers(0, width - 1))] = draw(st.sampled_from(["", "nan", "inf", "x", "1e999", "1e300",
                                                                          "4e38", "1e12"]))
-        lines.append(",".join(row))
-    return "\n".join(lines).encode()
+        table.append(row)
+    return table
+
+
+def render(table: list[list[str]], delimiter: str = ",", decimal: str = ".") -> bytes:
+    """The table as a CSV file written with that delimiter and decimal mark."""
+    return "\n".join(delimiter.join(cell.replace(".", decimal) for cell in row) for row in table).encode()
+
+
+def numeric_csv() -> st.SearchStrategy[bytes]:
+    return numeric_table().map(render)
 
 
 def _check(module_cls: type, text: bytes, flags: list[str]) -> None:
@@ -121,3 +132,29 @@ def test_long_loader_on_mostly_numeric_files(text: bytes, features: str, fillna:
 def test_rows_loader_never_crashes(text: bytes, task: str, input_size: int, fillna: str) -> None:
     _check(RowSequenceDataModule, text, ["--data_format", "rows", "--task", task, "--input_size", str(input_size),
                                          "--fillna", fillna])
+
+
+
+@FUZZ
+@given(numeric_table(), st.sampled_from([(";", ","), (";", "."), ("\t", ","), ("|", ".")]))
+def test_a_file_in_another_dialect_loads_the_same_numbers(table: list[list[str]], dialect: tuple[str, str]) -> None:
+    """The same numbers written with commas or e.g. as ``c0;c1`` / ``0,5`` give the same windows, or both refuse
+    with the same message apart from the file name."""
+    outcomes = []
+    for text in (render(table), render(table, *dialect)):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "fuzz.csv"
+            path.write_bytes(text)
+            module = LongSeriesDataModule(parse_config(["--data_path", str(path), "--seq_len", str(SEQ_LEN),
+                                                        "--horizon", str(HORIZON), "--features", "MS"]))
+            try:
+                module.load()
+                outcomes.append(module.datasets["train"].inputs.numpy())
+            except UserInputError as exc:
+                outcomes.append(str(exc).replace(str(path), "FILE"))
+    if isinstance(outcomes[0], str):
+        event("both refused")
+        assert outcomes[1] == outcomes[0]
+    else:
+        event("both loaded")
+        assert np.array_equal(outcomes[0], outcomes[1])

@@ -1,5 +1,4 @@
 """The models must actually learn, not just run."""
-from typing import Iterator
 
 import pytest
 import torch
@@ -9,13 +8,7 @@ from models.lstm_attention import LSTMAttention
 from models.spec import SeriesSpec
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Small recurrent models train faster on one thread, and much faster on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _lag_task(n: int, seq_len: int, lag: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

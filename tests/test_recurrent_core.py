@@ -17,7 +17,6 @@ from models.recurrent.lstm import LSTMRecurrence, ScratchLSTM
 from models.recurrent.rnn import RNN
 from models.tasks.forecasting import ForecastingTask
 from tests.conftest import TINY_FLAGS, write_tiny_series
-from utils.run_dir import RUN_DIR_ENV
 
 CORES = [("rnn", "native", RNN), ("gru", "native", nn.GRU), ("lstm", "native", nn.LSTM),
          ("lstm", "scratch", ScratchLSTM)]
@@ -104,7 +103,6 @@ def epoch_losses(run: Path) -> list[float]:
 def test_scratch_lstm_trains_from_the_command_line(flags: list[str], tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """``--lstm_impl scratch`` trains through ``main.main``; nn.LSTM never runs, the checkpoint is a ScratchLSTM's."""
-    monkeypatch.setenv(RUN_DIR_ENV, "")
     monkeypatch.setattr(nn.LSTM, "forward", lambda *a, **k: pytest.fail("--lstm_impl scratch ran nn.LSTM"))
     calls = {"forward": 0, "backward": 0}
     forward, backward = LSTMRecurrence.forward, LSTMRecurrence.backward

@@ -15,14 +15,7 @@ ATOL = 1e-5
 LENGTHS = [3, 7, 1, 5]  # unsorted on purpose; max == T
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a busy 2-core machine OpenMP barriers make
-    every op wait for a descheduled thread (tests ran 2-3x slower); restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run_native(ref: nn.LSTM, x, state, lengths):

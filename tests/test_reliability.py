@@ -17,16 +17,13 @@ import main
 from tests.conftest import ROOT, recompute_test_metrics, write_tiny_series
 from utils.checkpoints import SafeCheckpointIO, load_checkpoint_safely
 from utils.errors import UserInputError
-from utils.run_dir import RUN_DIR_ENV
 
 FLAGS = ["--seq_len", "12", "--horizon", "3", "--hidden_size", "8", "--batch_size", "16", "--accelerator", "cpu",
          "--target", "y", "--deterministic", "--patience", "0"]
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1", **extra}
-    env.pop(RUN_DIR_ENV, None)
-    return env
+    return {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1", **extra}
 
 
 def run(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -46,7 +43,7 @@ def error_lines(stderr: str) -> list[str]:
 
 # ---- 3. crash and --resume -----------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, in_process) -> None:
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, one_thread) -> None:
     data = write_tiny_series(tmp_path / "series.csv", rows=1000)
     flags = ["--model", "lstm", "--data_path", str(data), *FLAGS, "--epochs", "6", "--logger", "csv"]
     reference = tmp_path / "reference"
@@ -78,7 +75,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, in_pro
     assert "resume: false" in (crashed / "config.yaml").read_text()  # the run's original config is kept
 
 
-def test_checkpoint_every_n_steps_refreshes_last_mid_epoch(tmp_path: Path, tiny_csv: Path, in_process,
+def test_checkpoint_every_n_steps_refreshes_last_mid_epoch(tmp_path: Path, tiny_csv: Path, one_thread,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     saved: list[tuple[str, int]] = []
     original = SafeCheckpointIO.save_checkpoint
@@ -100,18 +97,16 @@ def test_checkpoint_every_n_steps_refreshes_last_mid_epoch(tmp_path: Path, tiny_
     # resuming from the mid-epoch checkpoint completes (Lightning restarts the interrupted epoch's loop)
     (tmp_path / "mid_epoch.ckpt").replace(out / "last.ckpt")
     (out / "metrics.json").unlink()
-    monkeypatch.setenv(RUN_DIR_ENV, "")
     assert main.main([*argv, "--checkpoint_every_n_steps", "4", "--resume"]) == 0
     assert metrics(out)["epochs_trained"] == 2
 
 
-def test_resume_with_different_model_settings_is_refused(tmp_path: Path, tiny_csv: Path, in_process, capsys) -> None:
+def test_resume_with_different_model_settings_is_refused(tmp_path: Path, tiny_csv: Path, one_thread, capsys) -> None:
     out = tmp_path / "run"
     argv = ["--model", "gru", "--data_path", str(tiny_csv), *FLAGS, "--logger", "none", "--epochs", "1",
             "--output_dir", str(out)]
     assert main.main(argv) == 0
     capsys.readouterr()
-    os.environ[RUN_DIR_ENV] = ""
     assert main.main([*argv, "--resume", "--hidden_size", "16"]) == 2
     assert error_lines(capsys.readouterr().err) == [
         f"error: --resume: {out / 'last.ckpt'} was trained with other settings: --hidden_size 16 (checkpoint: 8)"]
@@ -119,7 +114,7 @@ def test_resume_with_different_model_settings_is_refused(tmp_path: Path, tiny_cs
 
 # ---- 4. non-finite loss ---------------------------------------------------------------------------------------
 def test_nan_loss_stops_naming_epoch_and_step_and_keeps_the_last_good_checkpoint(
-        tmp_path: Path, tiny_csv: Path, in_process, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, tiny_csv: Path, one_thread, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     from models.tasks.forecasting import ForecastingTask
     original = ForecastingTask._loss
 
@@ -140,7 +135,7 @@ def test_nan_loss_stops_naming_epoch_and_step_and_keeps_the_last_good_checkpoint
     assert not (out / "metrics.json").exists() and (out / "INCOMPLETE").exists()
 
 
-def test_diverging_learning_rate_is_one_line_exit_1(tmp_path: Path, tiny_csv: Path, in_process, capsys) -> None:
+def test_diverging_learning_rate_is_one_line_exit_1(tmp_path: Path, tiny_csv: Path, one_thread, capsys) -> None:
     out = tmp_path / "run"
     rc = main.main(["--model", "lstm", "--data_path", str(tiny_csv), *FLAGS, "--logger", "none", "--epochs", "2",
                     "--lr", "1e30", "--output_dir", str(out)])
@@ -163,7 +158,7 @@ def test_non_finite_weights_are_never_written(tmp_path: Path) -> None:
 
 # ---- 5. mixed precision on CPU ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("model", ["lstm", "gru", "rnn", "lstm_attention"])
-def test_bf16_mixed_on_cpu_completes_with_finite_metrics(tmp_path: Path, tiny_csv: Path, in_process, model) -> None:
+def test_bf16_mixed_on_cpu_completes_with_finite_metrics(tmp_path: Path, tiny_csv: Path, one_thread, model) -> None:
     """predictions.csv comes from a float32 forward pass of the best weights (after the Trainer), the test
     metrics from the Trainer's bf16 autocast passes: they must agree up to bf16 rounding, and differ by it.
     Measured gaps: 2.4e-4 to 4.9e-4 under bf16-mixed, below 1.1e-6 with --precision 32-true."""
@@ -195,7 +190,7 @@ def _relative_gap(a: dict, b: dict) -> float:
 
 @pytest.mark.slow
 def test_ddp_full_batch_matches_one_process_and_only_rank_zero_writes(tmp_path: Path, tiny_csv: Path,
-                                                                     in_process) -> None:
+                                                                     one_thread) -> None:
     """Full-batch gradient descent (2 x 77 = 154 training windows, no DistributedSampler padding) makes the
     update independent of the sample order, so DDP must equal one process up to float summation order."""
     single, ddp, out, stdout = _ddp_pair(tmp_path, tiny_csv, ["--batch_size", "154", "--lr", "0.01"],
@@ -208,7 +203,7 @@ def test_ddp_full_batch_matches_one_process_and_only_rank_zero_writes(tmp_path: 
 
 
 @pytest.mark.slow
-def test_ddp_same_global_batch_is_close_to_one_process(tmp_path: Path, tiny_csv: Path, in_process) -> None:
+def test_ddp_same_global_batch_is_close_to_one_process(tmp_path: Path, tiny_csv: Path, one_thread) -> None:
     """2 x 8 vs 16: the DistributedSampler deals the windows in another order than one process's sampler, so
     batches differ and exact equality is not expected. Measured gap after 3 epochs: 0.44% and 0.20% (seeds 1, 2);
     seed-to-seed spread of test MSE is ~7%. 2% leaves 4x headroom and is still well below the seed noise."""
@@ -225,7 +220,7 @@ class _Payload:
         return (Path.touch, (self.marker,))
 
 
-def test_crafted_pickle_checkpoint_is_refused_and_runs_nothing(tmp_path: Path, tiny_csv: Path, in_process,
+def test_crafted_pickle_checkpoint_is_refused_and_runs_nothing(tmp_path: Path, tiny_csv: Path, one_thread,
                                                                capsys) -> None:
     out = tmp_path / "run"
     out.mkdir()
@@ -253,7 +248,7 @@ def test_truncated_checkpoint_is_one_line(tmp_path: Path) -> None:
         load_checkpoint_safely(path)
 
 
-def test_trainer_reloads_best_with_weights_only(tmp_path: Path, tiny_csv: Path, in_process,
+def test_trainer_reloads_best_with_weights_only(tmp_path: Path, tiny_csv: Path, one_thread,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[bool] = []
     original = torch.load
@@ -270,7 +265,7 @@ def test_trainer_reloads_best_with_weights_only(tmp_path: Path, tiny_csv: Path, 
 
 # ---- 8. reproducibility ---------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_same_seed_deterministic_runs_write_identical_metrics(tmp_path: Path, tiny_csv: Path, in_process) -> None:
+def test_same_seed_deterministic_runs_write_identical_metrics(tmp_path: Path, tiny_csv: Path, one_thread) -> None:
     flags = ["--model", "lstm_attention", "--data_path", str(tiny_csv), *FLAGS, "--epochs", "2", "--logger", "none"]
     assert main.main([*flags, "--output_dir", str(tmp_path / "a")]) == 0  # in this process ...
     assert run(*flags, "--output_dir", str(tmp_path / "b")).returncode == 0  # ... and in a fresh one

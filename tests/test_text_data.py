@@ -10,7 +10,7 @@ from config import Config
 from data.samplers import BucketBatchSampler
 from data.text.datamodule import TextDataModule
 from data.text.detokenize import decode_ids, detokenize, reference_text
-from data.text.vocabulary import EOS, PAD, SOS, train_tokenizer
+from data.text.vocabulary import EOS, PAD, SOS, encode_targets, train_tokenizer
 from utils.errors import UserInputError
 
 PAIRS = [("ein mann läuft .", "a man runs."), ("zwei hunde spielen", "two dogs play"),
@@ -166,3 +166,17 @@ def test_default_data_is_dates(tmp_path):
     dm = TextDataModule(cfg(min_freq=2))
     dm.load()
     assert dm.tgt_vocab_size == 4 + 11  # digits and '-'
+
+
+def test_character_level_targets_are_written_back_without_spaces():
+    """The dates task's targets are characters ("2 0 2 6 - 1 1 - 2 3"): output and reference read "2026-11-23";
+    a word-level vocabulary keeps its spaces."""
+    from data.text.vocabulary import is_character_level, joins_without_spaces
+
+    chars = train_tokenizer(["2 0 2 6 - 1 1 - 2 3", "1 9 9 9 - 0 5 - 0 1"], min_freq=1)
+    assert is_character_level(chars) and joins_without_spaces(chars)
+    ids = encode_targets(chars, ["2 0 2 6 - 1 1 - 2 3"])[0]
+    assert decode_ids(chars, ids[1:]) == reference_text(chars, "2 0 2 6 - 1 1 - 2 3") == "2026-11-23"
+    words = train_tokenizer(["a man is here .", "a woman"], min_freq=1)
+    assert not joins_without_spaces(words)
+    assert decode_ids(words, encode_targets(words, ["a man ."])[0][1:]) == "a man."

@@ -26,12 +26,7 @@ MULTI30K = REPO.parent / "shared" / "data" / "multi30k"
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # small models on a shared CPU: no thread hand-offs
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

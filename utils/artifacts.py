@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from utils.plots import plot_alignment, plot_attention, plot_forecasts
+from utils.plots import plot_alignment, plot_attention_profile, plot_forecasts
 
 
 def write_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[str, Path]:
@@ -62,11 +62,9 @@ def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[
         images["forecast"] = plot_forecasts(history, actual[picks, :, target], predicted[picks, :, target],
                                             names[target], run_dir / "forecast.png",
                                             titles=[f"test window {i}" for i in picks])
-    if attention is not None:
+    if attention is not None:  # (windows, steps), or (windows, decoder steps, steps): averaged over the decoder
         rows = attention if attention.ndim == 2 else attention.mean(axis=1)
-        picks = np.linspace(0, len(rows) - 1, num=min(24, len(rows))).astype(int)
-        images["attention"] = plot_attention(rows[picks], run_dir / "attention.png",
-                                             yticklabels=[str(i) for i in picks])
+        images["attention"] = plot_attention_profile(rows, run_dir / "attention.png")
     return images
 
 

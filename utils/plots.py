@@ -39,8 +39,7 @@ def plot_attention(weights: np.ndarray, path: Path, ylabel: str = "test window",
                    xlabel: str = "input step (0 = oldest)", title: str = "",
                    vmax: Optional[float] = None) -> Path:
     """weights (rows, steps): one row per window (or per output token), columns over inputs (or source tokens)."""
-    height = max(2.5, min(10.0, 0.25 * weights.shape[0] + 1.5)) if yticklabels is None or len(yticklabels) < 24 \
-        else max(3.0, 0.4 * len(yticklabels) + 1.5)
+    height = max(3.0, min(10.0, 0.3 * weights.shape[0] + 1.5))
     width = max(6.0, min(16.0, 0.12 * weights.shape[1] + 3.0)) if xticklabels is None \
         else max(6.0, 0.35 * len(xticklabels) + 2.0)
     fig, ax = plt.subplots(figsize=(width, height))
@@ -66,3 +65,32 @@ def plot_alignment(weights: np.ndarray, src_tokens: Sequence[str], out_tokens: S
     """Seq2seq attention: output tokens (rows) x source tokens (columns), on the full [0, 1] scale."""
     return plot_attention(weights, path, ylabel="output", yticklabels=out_tokens, xticklabels=src_tokens,
                           xlabel="source", title=title, vmax=1.0)
+
+
+def plot_attention_profile(weights: np.ndarray, path: Path, rows_shown: int = 16) -> Path:
+    """What the attention does on average, then examples. weights (windows, steps) over every test window.
+
+    Top: mean weight per input step with the 10-90% range across windows and the uniform level 1/steps, so a
+    reader sees at a glance whether the model prefers recent steps, a season, or nothing. Bottom: the weights
+    of ``rows_shown`` evenly spaced windows on the same colour scale."""
+    windows, steps = weights.shape
+    x = np.arange(steps)
+    picks = np.linspace(0, windows - 1, num=min(rows_shown, windows)).astype(int)
+    fig, (profile, rows) = plt.subplots(2, 1, figsize=(max(7.0, min(16.0, 0.12 * steps + 4.0)), 7.5),
+                                        gridspec_kw={"height_ratios": [1, 1.3]}, sharex=True)
+    low, high = np.percentile(weights, [10, 90], axis=0)
+    profile.fill_between(x, low, high, color="tab:blue", alpha=0.25, lw=0, label="10-90% of test windows")
+    profile.plot(x, weights.mean(axis=0), color="tab:blue", lw=1.5, label=f"mean over {windows} test windows")
+    profile.axhline(1.0 / steps, color="0.4", ls=":", lw=1, label="uniform (1 / steps)")
+    profile.set_ylabel("attention weight")
+    profile.set_title("where the forecast looks in its input window")
+    profile.legend(loc="upper left", fontsize=8)
+    image = rows.imshow(weights[picks], aspect="auto", cmap="viridis", interpolation="nearest",
+                        extent=(-0.5, steps - 0.5, len(picks) - 0.5, -0.5))
+    rows.set_yticks(range(len(picks)), [str(i) for i in picks], fontsize=8)
+    rows.set_ylabel("test window")
+    rows.set_xlabel("input step (0 = oldest, the forecast starts after the last)")
+    fig.colorbar(image, ax=[profile, rows], label="attention weight", fraction=0.03)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path

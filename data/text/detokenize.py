@@ -6,7 +6,7 @@ from typing import Sequence
 
 from tokenizers import Tokenizer
 
-from data.text.vocabulary import EOS, UNK
+from data.text.vocabulary import EOS, UNK, joins_without_spaces
 
 _DETOK_RULES = [
     (re.compile(r" ([.,!?;:%)\]}])"), r"\1"),
@@ -37,4 +37,4 @@ def reference_text(tokenizer: Tokenizer, text: str) -> str:
     """A reference normalised like hypotheses are (lowercase, punctuation split and re-joined), for BLEU."""
     normalised = tokenizer.normalizer.normalize_str(text) if tokenizer.normalizer else text
     pieces = [piece for piece, _ in tokenizer.pre_tokenizer.pre_tokenize_str(normalised)]
-    return detokenize(" ".join(pieces))
+    return detokenize(("" if joins_without_spaces(tokenizer) else " ").join(pieces))

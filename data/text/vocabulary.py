@@ -35,7 +35,19 @@ def train_tokenizer(texts: Sequence[str], kind: str = "word", lowercase: bool = 
     tokenizer.train_from_iterator(list(texts), trainer=trainer)
     for index, token in enumerate(SPECIALS):
         assert tokenizer.token_to_id(token) == index, f"special token {token} must have id {index}"
+    if kind == "word" and is_character_level(tokenizer):  # "2 0 2 6 - 1 1" is written back as "2026-11"
+        tokenizer.decoder = decoders.Fuse()
     return tokenizer
+
+
+def is_character_level(tokenizer: Tokenizer) -> bool:
+    """Every learned token is one character: the text is a sequence of characters, not of words."""
+    return all(len(token) == 1 for token in tokenizer.get_vocab() if token not in SPECIALS)
+
+
+def joins_without_spaces(tokenizer: Tokenizer) -> bool:
+    """Decoded tokens are concatenated (character-level vocabularies), not separated by spaces."""
+    return isinstance(tokenizer.decoder, decoders.Fuse)
 
 
 def encode_sources(tokenizer: Tokenizer, texts: Sequence[str]) -> list[list[int]]:
