@@ -37,6 +37,8 @@ def train(config: Config) -> dict[str, Any]:
     trainer = build_trainer(config, run_dir, task.monitor, task.monitor_mode, logger)
     if trainer.is_global_zero:
         start_run(run_dir, config, resume=resume_from is not None)
+        if resume_from is not None:
+            print(f"resuming from {resume_from} (its last finished epoch or step)", flush=True)
     started = time.perf_counter()
     try:
         trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)

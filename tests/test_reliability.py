@@ -67,7 +67,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, one_th
 
     result = run(*flags, "--output_dir", str(crashed), "--resume")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Restoring states from the checkpoint path" in result.stderr + result.stdout
+    assert f"resuming from {crashed / 'last.ckpt'}" in result.stdout
+    assert f"epoch {killed_after + 2}/6" in result.stdout and "epoch 1/6" not in result.stdout  # one line per epoch
     resumed, uninterrupted = metrics(crashed), metrics(reference)
     assert resumed.keys() == uninterrupted.keys()
     for key, value in uninterrupted.items():
