@@ -234,9 +234,12 @@ Any lightning.Trainer argument: --trainer.NAME VALUE (e.g. --trainer.fast_dev_ru
 --trainer.limit_train_batches 0.1), or a trainer: mapping in the --config YAML file."""
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each flag's help; the description keeps its own lines."""
+
+
 def build_parser(prog: str = "main.py") -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog=prog, description=DESCRIPTION, allow_abbrev=False,
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = _OneLineParser(prog=prog, description=DESCRIPTION, allow_abbrev=False, formatter_class=_HelpFormatter)
     parser.add_argument("--config", help="YAML file of settings; flags given on the command line override it")
     group: Any = parser
     for f in dataclasses.fields(Config):
