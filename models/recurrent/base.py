@@ -77,6 +77,13 @@ class RecurrentBase(nn.Module):
         (output (T, B, H), final state tensors each (B, H))."""
         raise NotImplementedError
 
+    @staticmethod
+    def _exporting() -> bool:
+        """True while ``torch.jit.trace`` or an ONNX exporter records the forward. They cannot see inside an
+        autograd Function's preallocated in-place buffers (and need no custom backward), so the recurrences then
+        run their out-of-place twin, which computes the same numbers."""
+        return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+
     def _direction_params(self, layer: int, direction: int) -> tuple[Tensor, Tensor, Optional[Tensor]]:
         name = f"l{layer}{'_reverse' if direction else ''}"
         b = None

@@ -218,6 +218,33 @@ class LSTMRecurrence(torch.autograd.Function):
         return grad_x, dh, dc, grad_w_ih, grad_w_hh, grad_b, None
 
 
+def lstm_recurrence_traceable(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
+                              batch_sizes: Optional[Sequence[int]]) -> tuple[Tensor, Tensor, Tensor]:
+    """:meth:`LSTMRecurrence.forward` in out-of-place ops, for the tracer and the ONNX exporters (same arguments,
+    same results); autograd differentiates it the slow way, which export never needs."""
+    steps, batch, n_in = x.shape
+    hidden = w_hh.size(1)
+    flat = x.reshape(-1, n_in)
+    projected = torch.mm(flat, w_ih.t()) if b is None else torch.addmm(b, flat, w_ih.t())
+    projected = projected.view(steps, batch, 4 * hidden)
+    w_t = w_hh.t()
+    h, c = h0, c0
+    outputs = []
+    for t in range(steps):
+        bs = batch if batch_sizes is None else batch_sizes[t]  # rows [bs:] have ended
+        gates = torch.addmm(projected[t, :bs], h[:bs], w_t)
+        i, f, g, o = gates.chunk(4, dim=1)
+        new_c = torch.sigmoid(f) * c[:bs] + torch.sigmoid(i) * torch.tanh(g)
+        new_h = torch.sigmoid(o) * torch.tanh(new_c)
+        if batch_sizes is None:
+            h, c = new_h, new_c
+            outputs.append(h)
+            continue
+        outputs.append(torch.cat([new_h, h.new_zeros(batch - bs, hidden)]))
+        h, c = torch.cat([new_h, h[bs:]]), torch.cat([new_c, c[bs:]])
+    return torch.stack(outputs), h, c
+
+
 class ScratchLSTM(RecurrentBase):
     """Drop-in ``nn.LSTM`` (same constructor, parameter names, shapes and init) plus ``lengths`` masking.
 
@@ -236,5 +263,6 @@ class ScratchLSTM(RecurrentBase):
 
     def _recurrence(self, x: Tensor, state: tuple[Tensor, ...], w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
                     batch_sizes: Optional[Sequence[int]]) -> tuple[Tensor, tuple[Tensor, ...]]:
-        out, h_n, c_n = LSTMRecurrence.apply(x, state[0], state[1], w_ih, w_hh, b, batch_sizes)
+        recurrence = lstm_recurrence_traceable if self._exporting() else LSTMRecurrence.apply
+        out, h_n, c_n = recurrence(x, state[0], state[1], w_ih, w_hh, b, batch_sizes)
         return out, (h_n, c_n)

@@ -116,6 +116,30 @@ class RNNRecurrence(torch.autograd.Function):
         return grad_x, dh, grad_w_ih, grad_w_hh, grad_b, None, None
 
 
+def rnn_recurrence_traceable(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
+                             batch_sizes: Optional[Sequence[int]], relu: bool) -> tuple[Tensor, Tensor]:
+    """:meth:`RNNRecurrence.forward` in out-of-place ops, for the tracer and the ONNX exporters (same arguments,
+    same results); autograd differentiates it the slow way, which export never needs."""
+    steps, batch, n_in = x.shape
+    hidden = w_hh.size(0)
+    flat = x.reshape(-1, n_in)
+    projected = (torch.mm(flat, w_ih.t()) if b is None else torch.addmm(b, flat, w_ih.t())).view(steps, batch, hidden)
+    act = torch.relu if relu else torch.tanh
+    w_t = w_hh.t()
+    h = h0
+    outputs = []
+    for t in range(steps):
+        if batch_sizes is None:
+            h = act(torch.addmm(projected[t], h, w_t))
+            outputs.append(h)
+            continue
+        bs = batch_sizes[t]  # rows [bs:] have ended: their output is zero and their state stays
+        new = act(torch.addmm(projected[t, :bs], h[:bs], w_t))
+        outputs.append(torch.cat([new, h.new_zeros(batch - bs, hidden)]))
+        h = torch.cat([new, h[bs:]])
+    return torch.stack(outputs), h
+
+
 # ---------------------------------------------------------------------------------------------- modules
 class RNNCell(nn.Module):
     """Single Elman step ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)`` with ``nn.RNNCell``'s parameters.
@@ -169,7 +193,8 @@ class RNN(RecurrentBase):
 
     def _recurrence(self, x: Tensor, state: tuple[Tensor, ...], w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
                     batch_sizes: Optional[Sequence[int]]) -> tuple[Tensor, tuple[Tensor, ...]]:
-        out, h_n = RNNRecurrence.apply(x, state[0], w_ih, w_hh, b, batch_sizes, self.nonlinearity == "relu")
+        recurrence = rnn_recurrence_traceable if self._exporting() else RNNRecurrence.apply
+        out, h_n = recurrence(x, state[0], w_ih, w_hh, b, batch_sizes, self.nonlinearity == "relu")
         return out, (h_n,)
 
     def extra_repr(self) -> str:
