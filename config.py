@@ -58,7 +58,7 @@ class Config:
     dropout: float = _opt(0.0, "dropout between recurrent layers and before the head")
     bidirectional: bool = _opt(False, "bidirectional encoder")
     lstm_impl: Literal["native", "scratch"] = _opt(
-        "native", "LSTM kernel of lstm / lstm_attention: nn.LSTM (oneDNN/cuDNN) or the from-scratch recurrence")
+        "native", "every LSTM (lstm, lstm_attention, --rnn_type lstm): nn.LSTM (oneDNN/cuDNN) or the from-scratch one")
     attention: Literal["bahdanau", "dot", "general", "concat", "none"] = _opt(
         "bahdanau", "attention score for lstm_attention and seq2seq")
     revin: bool = _opt(True, "reversible instance normalisation of each input window (forecasting)")
@@ -114,7 +114,8 @@ class Config:
     emb_size: int = _opt(256, "token embedding size")
     input_feeding: bool = _opt(
         True, "Luong attention: feed the previous attentional vector to the next step (off = one-call training)")
-    rnn_type: Literal["rnn", "gru", "lstm"] = _opt("gru", "seq2seq recurrent core (rnn = our RNN layer with hand-written BPTT)")
+    rnn_type: Literal["rnn", "gru", "lstm"] = _opt(
+        "gru", "seq2seq recurrent core (rnn = our RNN layer with hand-written BPTT)")
     teacher_forcing: float = _opt(1.0, "probability of feeding the gold token at each decoder step")
     beam_size: int = _opt(5, "beam width for test-time decoding (1 = greedy)")
     length_penalty: float = _opt(1.0, "GNMT length penalty alpha for beam search")

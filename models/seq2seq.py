@@ -96,7 +96,8 @@ class RecurrentDecoder(nn.Module):
     """One step: embedded previous output (N, E) + state + memory -> output vector (N, H), state, attention (N, S)."""
 
     def __init__(self, rnn_type: str, input_size: int, hidden_size: int, memory_size: int, num_layers: int = 1,
-                 dropout: float = 0.0, attention: str = "bahdanau", input_feeding: bool = True) -> None:
+                 dropout: float = 0.0, attention: str = "bahdanau", input_feeding: bool = True,
+                 lstm_impl: str = "native") -> None:
         super().__init__()
         if attention not in ATTENTIONS:
             raise ValueError(f"unknown attention {attention!r}; choose one of {ATTENTIONS}")
@@ -110,7 +111,7 @@ class RecurrentDecoder(nn.Module):
             rnn_input = input_size
         else:
             rnn_input = input_size + hidden_size  # input feeding of the previous attentional vector
-        self.rnn = build_recurrent_core(rnn_type, rnn_input, hidden_size, num_layers, dropout)
+        self.rnn = build_recurrent_core(rnn_type, rnn_input, hidden_size, num_layers, dropout, lstm_impl=lstm_impl)
         self.attention = None if attention == "none" else build_attention(attention, hidden_size, memory_size)
         self.combine = None if attention == "none" else nn.Linear(hidden_size + memory_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
@@ -178,16 +179,17 @@ class EncoderDecoder(nn.Module):
     def __init__(self, src_embed: nn.Module, tgt_embed: nn.Module, generator_out: int, emb_size: int,
                  hidden_size: int = 128, num_layers: int = 1, dropout: float = 0.0, bidirectional: bool = False,
                  attention: str = "bahdanau", rnn_type: str = "gru", teacher_forcing: float = 1.0,
-                 input_feeding: bool = True) -> None:
+                 input_feeding: bool = True, lstm_impl: str = "native") -> None:
         super().__init__()
         self.src_embed = src_embed
         self.tgt_embed = tgt_embed
         self.embed_dropout = nn.Dropout(dropout)
-        self.encoder = build_recurrent_core(rnn_type, emb_size, hidden_size, num_layers, dropout, bidirectional)
+        self.encoder = build_recurrent_core(rnn_type, emb_size, hidden_size, num_layers, dropout, bidirectional,
+                                            lstm_impl)
         dec_hidden = self.encoder.output_size
         self.bridge = Bridge(self.encoder.output_size, dec_hidden, with_cell=rnn_type == "lstm")
         self.decoder = RecurrentDecoder(rnn_type, emb_size, dec_hidden, self.encoder.output_size, num_layers,
-                                        dropout, attention, input_feeding)
+                                        dropout, attention, input_feeding, lstm_impl)
         self.generator = nn.Linear(dec_hidden, generator_out)
         self.teacher_forcing = teacher_forcing
         self.attention_name = attention
@@ -245,11 +247,11 @@ class Seq2Seq(EncoderDecoder):
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, emb_size: int = 256, hidden_size: int = 128,
                  num_layers: int = 1, dropout: float = 0.0, bidirectional: bool = False,
                  attention: str = "bahdanau", rnn_type: str = "gru", teacher_forcing: float = 1.0,
-                 pad_id: int = 0, input_feeding: bool = True) -> None:
+                 pad_id: int = 0, input_feeding: bool = True, lstm_impl: str = "native") -> None:
         super().__init__(nn.Embedding(src_vocab_size, emb_size, padding_idx=pad_id),
                          nn.Embedding(tgt_vocab_size, emb_size, padding_idx=pad_id), tgt_vocab_size, emb_size,
                          hidden_size, num_layers, dropout, bidirectional, attention, rnn_type, teacher_forcing,
-                         input_feeding)
+                         input_feeding, lstm_impl)
         self.pad_id = pad_id
         self.src_vocab_size = src_vocab_size
         self.tgt_vocab_size = tgt_vocab_size
@@ -266,7 +268,7 @@ def build_seq2seq(config: "Config", src_vocab_size: int, tgt_vocab_size: int, pa
     return Seq2Seq(src_vocab_size, tgt_vocab_size, emb_size=config.emb_size, hidden_size=config.hidden_size,
                    num_layers=config.num_layers, dropout=config.dropout, bidirectional=config.bidirectional,
                    attention=config.attention, rnn_type=config.rnn_type, teacher_forcing=config.teacher_forcing,
-                   pad_id=pad_id, input_feeding=config.input_feeding)
+                   pad_id=pad_id, input_feeding=config.input_feeding, lstm_impl=config.lstm_impl)
 
 
 class Seq2SeqForecaster(EncoderDecoder):
@@ -285,11 +287,11 @@ class Seq2SeqForecaster(EncoderDecoder):
     def __init__(self, spec: "SeriesSpec", emb_size: int = 64, hidden_size: int = 128, num_layers: int = 1,
                  dropout: float = 0.0, bidirectional: bool = False, attention: str = "bahdanau",
                  rnn_type: str = "lstm", teacher_forcing: float = 1.0, segment_len: int = 1,
-                 input_feeding: bool = True) -> None:
+                 input_feeding: bool = True, lstm_impl: str = "native") -> None:
         step_size = spec.n_targets * segment_len
         super().__init__(nn.Linear(spec.n_features, emb_size), nn.Linear(step_size, emb_size),
                          step_size, emb_size, hidden_size, num_layers, dropout, bidirectional, attention,
-                         rnn_type, teacher_forcing, input_feeding)
+                         rnn_type, teacher_forcing, input_feeding, lstm_impl)
         self.spec = spec
         self.segment_len = segment_len
         index = list(spec.target_index) or [-1] * spec.n_targets
@@ -326,4 +328,5 @@ def build_seq2seq_forecaster(config: "Config", spec: "SeriesSpec", channels: int
                              num_layers=config.num_layers, dropout=config.dropout,
                              bidirectional=config.bidirectional, attention=config.attention,
                              rnn_type=config.rnn_type, teacher_forcing=config.teacher_forcing,
-                             segment_len=config.segment_len, input_feeding=config.input_feeding)
+                             segment_len=config.segment_len, input_feeding=config.input_feeding,
+                             lstm_impl=config.lstm_impl)

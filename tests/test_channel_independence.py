@@ -20,7 +20,8 @@ SPEC = SeriesSpec(n_features=3, seq_len=12, horizon=4, n_targets=2, target_index
 @pytest.mark.parametrize("model_name", ["lstm_attention", "seq2seq"])
 def test_each_channel_is_the_shared_model_on_its_own_series(model_name: str) -> None:
     torch.manual_seed(0)
-    model = build_forecaster(parse_config(["--model", model_name, "--hidden_size", "8", "--emb_size", "8"]), SPEC).eval()
+    config = parse_config(["--model", model_name, "--hidden_size", "8", "--emb_size", "8"])
+    model = build_forecaster(config, SPEC).eval()
     assert isinstance(model, ChannelIndependent)
     x = torch.randn(5, 12, 3)
     prediction, attention = model(x)

@@ -109,7 +109,8 @@ def _check(module_cls: type, text: bytes, flags: list[str]) -> None:
                 assert y.shape == (spec.horizon, spec.n_targets)
 
 
-FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ

@@ -46,7 +46,8 @@ def test_segment_input_shapes_and_registry_wrappers() -> None:
     from models.forecasting.segments import SegmentInput
 
     spec = SeriesSpec(n_features=3, seq_len=24, horizon=4, n_targets=1, target_index=(2,))
-    model = build_forecaster(parse_config(["--model", "lstm_attention", "--segment_len", "6", "--hidden_size", "8"]), spec)
+    config = parse_config(["--model", "lstm_attention", "--segment_len", "6", "--hidden_size", "8"])
+    model = build_forecaster(config, spec)
     assert isinstance(model, RevIN) and isinstance(model.inner, LinearSkip)
     assert isinstance(model.inner.inner, SegmentInput)
     prediction, attention = model(torch.randn(5, 24, 3))

@@ -18,8 +18,9 @@ REL = 1e-5  # predictions.csv is written with %.6g; measured gaps are about 1e-6
 
 def mean_of_per_step_r2(predictions: pd.DataFrame) -> float:
     """The definition R² is *not*: one R² per forecast step, averaged."""
-    return float(np.mean([1 - ((s["predicted"] - s["actual"]) ** 2).sum() / ((s["actual"] - s["actual"].mean()) ** 2).sum()
-                          for _, s in predictions.groupby("step")]))
+    scores = [1 - ((s["predicted"] - s["actual"]) ** 2).sum() / ((s["actual"] - s["actual"].mean()) ** 2).sum()
+              for _, s in predictions.groupby("step")]
+    return float(np.mean(scores))
 
 
 @pytest.mark.parametrize("model,features", [("gru", "MS"), ("lstm", "M")])

@@ -134,3 +134,21 @@ def test_scratch_lstm_trains_from_the_command_line(flags: list[str], tmp_path: P
     owners = {name: module for name, module in task.named_modules()}
     recurrent = [key for key in task.state_dict() if ".weight_hh_l" in key]
     assert recurrent and all(isinstance(owners[key.rsplit(".", 1)[0]], ScratchLSTM) for key in recurrent)
+
+
+def test_seq2seq_honours_lstm_impl_with_interchangeable_weights() -> None:
+    """--rnn_type lstm --lstm_impl scratch: every LSTM of the encoder-decoder is ours, and with nn.LSTM's weights
+    it computes what nn.LSTM computes."""
+    from config import Config
+    from models.recurrent.lstm import ScratchLSTM
+    from models.seq2seq import build_seq2seq
+
+    torch.manual_seed(0)
+    settings = dict(task="seq2seq", rnn_type="lstm", bidirectional=True, emb_size=8, hidden_size=6,
+                    attention="general")
+    native = build_seq2seq(Config(**settings), 20, 30).eval()
+    scratch = build_seq2seq(Config(**settings, lstm_impl="scratch"), 20, 30).eval()
+    assert isinstance(scratch.encoder.rnn, ScratchLSTM) and isinstance(scratch.decoder.rnn.rnn, ScratchLSTM)
+    scratch.load_state_dict(native.state_dict())
+    src, lengths, tgt = torch.randint(4, 20, (3, 7)), torch.tensor([7, 4, 2]), torch.randint(4, 30, (3, 5))
+    torch.testing.assert_close(scratch(src, lengths, tgt)[0], native(src, lengths, tgt)[0], atol=1e-5, rtol=1e-5)

@@ -1,8 +1,8 @@
 """``ForecastingTask``: the LightningModule for numeric sequences (regression, forecasting, classification).
 
 It owns the loss, the torchmetrics and the optimiser; the network is the forecaster that
-``models.forecasting.builder`` composes around the ``--model`` core. Hyperparameters are plain Python values so checkpoints load
-with ``torch.load(weights_only=True)``.
+``models.forecasting.builder`` composes around the ``--model`` core. Hyperparameters are plain Python values so
+checkpoints load with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
