@@ -73,6 +73,7 @@ class Config:
     linear_skip: bool = _opt(True, "add a linear map from each target's input window to its forecast")
     channel_independent: bool = _opt(
         True, "with several targets (--features M), forecast each channel with one shared univariate model")
+    season: Optional[int] = _opt(None, "--model seasonal_naive: repeat the last SEASON steps (e.g. 24 for hourly data)")
     # --- training -----------------------------------------------------------------------------
     epochs: int = _opt(20, "maximum training epochs")
     batch_size: int = _opt(32, "batch size per device")
@@ -171,7 +172,7 @@ class Config:
 
     def _validate_model(self) -> None:
         """Flag combinations of the model, checked here once so models can assume them."""
-        from models import models_for
+        from models import BASELINES, models_for
 
         choices = models_for(self.task)
         if self.model not in choices:
@@ -181,6 +182,12 @@ class Config:
             return
         if self.task == "classification" and self.model == "seq2seq":
             raise UserInputError("--model seq2seq forecasts numbers; --task classification needs another --model")
+        if self.model in BASELINES and (self.task != "regression" or self.data_format != "long"):
+            raise UserInputError(f"--model {self.model} forecasts a long series from its own history: it needs "
+                                 "--task regression --data_format long")
+        if self.model == "seasonal_naive" and not 1 <= (self.season or 0) <= self.seq_len:
+            raise UserInputError(f"--model seasonal_naive needs --season N with 1 <= N <= --seq_len {self.seq_len}, "
+                                 f"got {self.season}")
         if self.head == "pmf" and self.model != "lstm_attention":
             raise UserInputError(f"--head pmf is implemented for --model lstm_attention only, not {self.model!r}")
         if self.segment_len > 1 and self.data_format == "long" and self.seq_len % self.segment_len:

@@ -40,8 +40,10 @@ def train(config: Config) -> dict[str, Any]:
         if resume_from is not None:
             print(f"resuming from {resume_from} (its last finished epoch or step)", flush=True)
     started = time.perf_counter()
+    trainable = any(p.requires_grad for p in task.parameters())
     try:
-        trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+        if trainable:  # a parameter-free baseline (naive) has nothing to fit
+            trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     except FloatingPointError as exc:
         last = run_dir / "last.ckpt"
         kept = f"the last good checkpoint is kept: {last}" if last.is_file() else "no checkpoint had been saved yet"
@@ -51,6 +53,9 @@ def train(config: Config) -> dict[str, Any]:
     best = (trainer.checkpoint_callback.best_model_path or None) if trainer.checkpoint_callback else None
     val = trainer.validate(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
     test = trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
+    if not trainable and trainer.is_global_zero:  # its checkpoint, for a later predict/export like any run
+        for name in ("best.ckpt", "last.ckpt"):
+            trainer.save_checkpoint(run_dir / name)
     # metrics.json holds only what a seeded --deterministic run reproduces exactly; timings go to timing.json
     metrics: dict[str, Any] = {**val, **test, "epochs_trained": trainer.current_epoch,
                                "parameters": sum(p.numel() for p in task.parameters()),

@@ -82,6 +82,21 @@ def parse_dates(values: pd.Series) -> pd.Series:
     return parsed
 
 
+def checked_dates(frame: pd.DataFrame, column: str, path: str) -> pd.Series:
+    """The parsed date column; a cell that is not a date, or a repeated timestamp, is refused naming its line."""
+    dates = parse_dates(frame[column])
+    if dates.isna().any():
+        row = int(np.argmax(dates.isna().to_numpy()))
+        raise UserInputError(f"{path}: column '{column}', line {row + 2}: not a date/time "
+                             f"{str(frame[column].iloc[row])[:40]!r}")
+    duplicated = dates.duplicated()
+    if duplicated.any():
+        row = int(np.argmax(duplicated.to_numpy()))
+        raise UserInputError(f"{path}: column '{column}', line {row + 2}: duplicated timestamp "
+                             f"{frame[column].iloc[row]!r}")
+    return dates
+
+
 def detect_date_column(frame: pd.DataFrame) -> str | None:
     """A column called date/time/timestamp, or else the first text column that parses as datetimes."""
     for column in frame.columns:

@@ -8,24 +8,15 @@ import pandas as pd
 import torch
 from sklearn.preprocessing import StandardScaler
 
-from data.csv_reading import (check_scaled, detect_date_column, handle_missing, parse_dates, read_csv_checked,
+from data.csv_reading import (check_scaled, checked_dates, detect_date_column, handle_missing, read_csv_checked,
                               to_numeric_checked)
 from data.base import SPLITS
 from data.numeric import NumericDataModule
 from data.splits import SplitBorders, split_borders
+from data.time_features import time_feature_frame
 from data.windows import WindowDataset, window_count
 from models.spec import SeriesSpec
 from utils.errors import UserInputError
-
-
-def time_feature_frame(dates: pd.Series) -> pd.DataFrame:
-    """Calendar covariates scaled to [-0.5, 0.5] (Informer's ``timeF`` encoding)."""
-    return pd.DataFrame({
-        "hour_of_day": dates.dt.hour / 23.0 - 0.5,
-        "day_of_week": dates.dt.dayofweek / 6.0 - 0.5,
-        "day_of_month": (dates.dt.day - 1) / 30.0 - 0.5,
-        "day_of_year": (dates.dt.dayofyear - 1) / 365.0 - 0.5,
-    })
 
 
 class LongSeriesDataModule(NumericDataModule):
@@ -45,7 +36,7 @@ class LongSeriesDataModule(NumericDataModule):
                                  f"{', '.join(value_columns[:12])}{hint}")
         input_columns = [target] if cfg.features == "S" else value_columns
         target_columns = value_columns if cfg.features == "M" else [target]
-        dates = self._checked_dates(frame, date_column) if date_column else None
+        dates = checked_dates(frame, date_column, cfg.data_path) if date_column else None
         if dates is not None:
             order = np.argsort(dates.to_numpy(), kind="stable")
             if (order != np.arange(len(order))).any():
@@ -79,6 +70,8 @@ class LongSeriesDataModule(NumericDataModule):
         self.target_mean = scaler.mean_[target_pos]
         self.target_std = scaler.scale_[target_pos]
         self.dates = dates
+        self.date_column = date_column
+        self.value_columns = value_columns
         self.borders = borders
         for split in SPLITS:
             start, end = getattr(borders, split)
@@ -89,19 +82,6 @@ class LongSeriesDataModule(NumericDataModule):
             n_features=input_tensor.shape[1], seq_len=cfg.seq_len, horizon=cfg.horizon,
             n_targets=len(target_columns),
             target_index=tuple(input_columns.index(c) if c in input_columns else -1 for c in target_columns))
-
-    def _checked_dates(self, frame: pd.DataFrame, column: str) -> pd.Series:
-        dates = parse_dates(frame[column])
-        if dates.isna().any():
-            row = int(np.argmax(dates.isna().to_numpy()))
-            raise UserInputError(f"{self.config.data_path}: column '{column}', line {row + 2}: not a date/time "
-                                 f"{str(frame[column].iloc[row])[:40]!r}")
-        duplicated = dates.duplicated()
-        if duplicated.any():
-            row = int(np.argmax(duplicated.to_numpy()))
-            raise UserInputError(f"{self.config.data_path}: column '{column}', line {row + 2}: duplicated timestamp "
-                                 f"{frame[column].iloc[row]!r}")
-        return dates
 
     def _check_lengths(self, borders: SplitBorders) -> None:
         cfg = self.config

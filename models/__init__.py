@@ -15,7 +15,14 @@ NUMERIC_MODELS: dict[str, str] = {
     "gru": "models.recurrent_regressor:build_gru",
     "lstm_attention": "models.lstm_attention:build_lstm_attention",
     "seq2seq": "models.seq2seq:build_seq2seq_forecaster",
+    "linear": "models.baselines:build_linear",
+    "naive": "models.baselines:build_naive",
+    "seasonal_naive": "models.baselines:build_seasonal_naive",
 }
+# Complete forecasters compared against: no segments or linear skip around them, and no normalisation around the
+# parameter-free ones (its affine map would be trained and change what they are).
+BASELINES = {"linear", "naive", "seasonal_naive"}
+PARAMETER_FREE = {"naive", "seasonal_naive"}
 TOKEN_MODELS: dict[str, str] = {
     "seq2seq": "models.seq2seq:build_seq2seq",
 }

@@ -1,10 +1,11 @@
 """The one place a numeric forecaster is put together from its ``--model`` core and the optional layers.
 
-Reading :func:`build_forecaster` top to bottom gives the composition, innermost first::
+Reading :func:`build_forecaster` top to bottom gives the composition, outermost first::
 
     ChannelIndependent( RevIN( LinearSkip( SegmentInput( core ) ) ) )
 
-Each layer is a flag (``--channel_independent``, ``--revin``, ``--linear_skip``, ``--segment_len``), every
+Each layer is a flag (``--channel_independent``, ``--revin``, ``--linear_skip``, ``--segment_len``); the baselines
+(``models/baselines.py``) take only channel independence and, if trained, normalisation. Every
 layer and the core see a :class:`SeriesSpec` describing exactly the tensor they receive, and what a core needs
 to know beyond that (how many channels a batch interleaves) is passed to its builder as an argument.
 Flag combinations are validated once, in ``Config.validate``.
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from models import model_builder
+from models import BASELINES, PARAMETER_FREE, model_builder
 from models.forecasting.channel_independence import ChannelIndependent, univariate_spec
 from models.forecasting.linear_skip import LinearSkip
 from models.forecasting.revin import RevIN
@@ -34,14 +35,15 @@ def build_forecaster(config: "Config", spec: SeriesSpec) -> nn.Module:
     series = univariate_spec(spec) if channel_independent else spec  # what every layer below sees
     channels = spec.n_targets if channel_independent else 1  # rows of a batch are channel r % channels
 
-    segmented = config.segment_len > 1
+    baseline = config.model in BASELINES
+    segmented = config.segment_len > 1 and not baseline
     model = model_builder(config.task, config.model)(config, segment_spec(series, config) if segmented else series,
                                                      channels)
     if segmented:
         model = SegmentInput(model, series.n_features, config.segment_len, config.hidden_size)
-    if forecasting and config.linear_skip:
+    if forecasting and config.linear_skip and not baseline:
         model = LinearSkip(model, series)
-    if forecasting and config.revin:
+    if forecasting and config.revin and config.model not in PARAMETER_FREE:
         model = RevIN(model, series, mode=config.revin_mode)
     if channel_independent:
         model = ChannelIndependent(model, spec)

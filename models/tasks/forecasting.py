@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from config import Config
+from data.series_meta import series_meta_of
 from models.forecasting.builder import build_forecaster
 from models.spec import SeriesSpec
 from utils.metrics import classification_metrics, regression_metrics
@@ -27,7 +28,9 @@ class ForecastingTask(L.LightningModule):
     monitor_mode = "min"
 
     def __init__(self, config: dict[str, Any], spec: dict[str, Any], target_mean: list[float],
-                 target_std: list[float], target_names: list[str]) -> None:
+                 target_std: list[float], target_names: list[str], series: Optional[dict[str, Any]] = None) -> None:
+        """``series``: a :class:`~data.series_meta.SeriesMeta` as a dict (long CSVs), what ``predict`` needs to
+        forecast from a CSV with nothing but the checkpoint; None in checkpoints written before it existed."""
         super().__init__()
         self.save_hyperparameters()
         self.config = Config.from_dict(config)
@@ -51,7 +54,8 @@ class ForecastingTask(L.LightningModule):
                    spec={**spec.__dict__, "target_index": list(spec.target_index)},
                    target_mean=[float(v) for v in datamodule.target_mean],
                    target_std=[float(v) for v in datamodule.target_std],
-                   target_names=list(datamodule.target_names))
+                   target_names=list(datamodule.target_names),
+                   series=series_meta_of(datamodule).to_dict() if config.data_format == "long" else None)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Optional[Tensor]]:
         return self.model(x)

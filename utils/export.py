@@ -1,0 +1,121 @@
+"""Export a trained forecaster to ONNX or TorchScript (``python main.py export``).
+
+The graph is the whole forecaster (core and wrappers) from scaled input windows to scaled forecasts with a dynamic
+batch size; the file carries the :class:`~data.series_meta.SeriesMeta` and the config, so ``predict --model_file``
+needs nothing else. Both exporters trace the model once; the hand-written recurrences switch to their traceable
+twin while they do (:meth:`models.recurrent.base.RecurrentBase._exporting`). Every export is checked against
+PyTorch on a fresh batch of another size before it is reported.
+"""
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from data.series_meta import SeriesMeta
+from utils.errors import UserInputError
+from utils.model_metadata import FORECASTER, METADATA_KEY, TORCHSCRIPT_FILE, metadata_json
+
+FORMATS = ("onnx", "torchscript")
+OPSET = 17
+INPUT, OUTPUT = "x", "forecast"
+TOLERANCE = 1e-4  # largest |exported - PyTorch| accepted by the check after export (scaled units)
+
+
+class ForecastGraph(nn.Module):
+    """What is exported: the forecaster's prediction only (attention weights are for plots, not for serving)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)[0]
+
+
+def example_windows(meta: SeriesMeta, batch: int, seed: int = 0) -> Tensor:
+    """Standard-normal windows shaped like the model's inputs (scaled data is roughly that)."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, meta.seq_len, meta.n_features, generator=generator)
+
+
+@contextmanager
+def quiet_tracing() -> Iterator[None]:
+    """Tracing without grad; its warnings (Python values frozen into the graph: lengths fixed by the config, and
+    the TorchScript-based ONNX exporter announcing its deprecation) are expected here."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        # nn.LSTM without initial states: the exporter's guess; every export is checked at another batch size
+        warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")
+        yield
+
+
+def export_forecaster(task: Any, meta: SeriesMeta, fmt: str, output: Path) -> float:
+    """Write ``output``; return the largest |exported - PyTorch| on a check batch of 3 windows."""
+    if fmt not in FORMATS:
+        raise UserInputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    graph = ForecastGraph(task.model.cpu().float()).eval()
+    record = metadata_json(FORECASTER, task.config.to_dict(), series=meta.to_dict(), input=INPUT, output=OUTPUT)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    example = example_windows(meta, 2)
+    if fmt == "onnx":
+        export_onnx(graph, (example,), output, [INPUT], [OUTPUT], {INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+                    record)
+        run = onnx_runner(output)
+    else:
+        export_torchscript(graph, (example,), output, record)
+        run = torchscript_runner(output)
+    check = example_windows(meta, 3, seed=1)
+    with torch.inference_mode():
+        expected = graph(check).numpy()
+    difference = float(np.max(np.abs(run(check.numpy()) - expected)))
+    if not difference <= TOLERANCE:
+        output.unlink(missing_ok=True)
+        raise RuntimeError(f"the exported {fmt} model differs from PyTorch by {difference:.3g}; nothing written")
+    return difference
+
+
+def export_onnx(module: nn.Module, args: tuple[Tensor, ...], output: Path, input_names: list[str],
+                output_names: list[str], dynamic_axes: dict[str, dict[int, str]], record: str) -> None:
+    """Trace ``module`` to ONNX (TorchScript-based exporter: loops over fixed lengths unroll) and attach ``record``."""
+    import onnx
+
+    with quiet_tracing():
+        torch.onnx.export(module, args, str(output), dynamo=False, opset_version=OPSET, input_names=input_names,
+                          output_names=output_names, dynamic_axes=dynamic_axes)
+    model = onnx.load(str(output))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, record
+    onnx.save(model, str(output))
+
+
+def export_torchscript(module: nn.Module, args: tuple[Tensor, ...], output: Path, record: str) -> None:
+    """``torch.jit.trace`` ``module`` and save it with ``record`` as an extra file."""
+    with quiet_tracing():
+        traced = torch.jit.trace(module, args, check_trace=False)
+    torch.jit.save(traced, str(output), _extra_files={TORCHSCRIPT_FILE: record})
+
+
+def onnx_runner(path: Path) -> Callable[..., np.ndarray]:
+    """The first output of an ONNX file for positional numpy inputs, run by onnxruntime."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return lambda *arrays: session.run(None, dict(zip(names, arrays)))[0]
+
+
+def torchscript_runner(path: Path) -> Callable[..., np.ndarray]:
+    module = torch.jit.load(str(path), map_location="cpu")
+
+    def run(*arrays: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return module(*[torch.from_numpy(a) for a in arrays]).numpy()
+
+    return run

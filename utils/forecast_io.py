@@ -1,0 +1,93 @@
+"""Forecast past the end of a recent CSV, or backtest every window of it, with any model backend.
+
+``run_model`` maps scaled input windows ``(B, seq_len, features)`` float32 to scaled forecasts
+``(B, horizon, targets)``; everything around it (windows, original units, timestamps, the table, the summary)
+is here and torch-free, so the PyTorch, TorchScript and onnxruntime backends give the same files.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import pandas as pd
+
+from data.recent import RecentSeries, future_dates
+from data.series_meta import SeriesMeta
+
+RunModel = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The table to write, and the arrays behind it (original units) for the plot."""
+
+    table: pd.DataFrame
+    predicted: np.ndarray  # (windows, horizon, targets)
+    first_rows: np.ndarray  # (windows,) the file row each window's step 1 forecasts (== rows: past the end)
+    future: Optional[pd.DatetimeIndex] = None  # timestamps of a forecast past the end, if the file has them
+
+
+def run_windows(run_model: RunModel, series: RecentSeries, meta: SeriesMeta, starts: np.ndarray,
+                batch_size: int) -> np.ndarray:
+    """Forecasts in original units (len(starts), horizon, targets) of the windows starting at ``starts``."""
+    scaled = [run_model(np.ascontiguousarray(series.input_windows(starts[i:i + batch_size], meta.seq_len)))
+              for i in range(0, len(starts), batch_size)]
+    return np.concatenate(scaled).astype(np.float64) * np.asarray(meta.target_std) + np.asarray(meta.target_mean)
+
+
+def forecast_next(run_model: RunModel, series: RecentSeries, meta: SeriesMeta) -> Forecast:
+    """The ``horizon`` steps after the file's last row, one row per step and one column per target."""
+    start = series.rows - meta.seq_len
+    predicted = run_windows(run_model, series, meta, np.array([start]), 1)
+    future = future_dates(series, meta)
+    table = pd.DataFrame({"step": np.arange(1, meta.horizon + 1)})
+    if future is not None:
+        table[series.date_column] = future
+    for k, name in enumerate(meta.target_names):
+        table[name] = predicted[0, :, k]
+    return Forecast(table, predicted, np.array([series.rows]), future)
+
+
+def backtest(run_model: RunModel, series: RecentSeries, meta: SeriesMeta, batch_size: int = 256) -> Forecast:
+    """Every full window of the file: one row per (window, step, target) with the actual value and the error."""
+    windows = series.rows - meta.seq_len - meta.horizon + 1
+    starts = np.arange(windows)
+    predicted = run_windows(run_model, series, meta, starts, batch_size)
+    rows = starts[:, None] + meta.seq_len + np.arange(meta.horizon)  # (windows, horizon) file rows forecast
+    actual = series.targets[rows]
+    n_targets = len(meta.target_names)
+    table = pd.DataFrame({"window": np.repeat(starts, meta.horizon * n_targets),
+                          "step": np.tile(np.repeat(np.arange(1, meta.horizon + 1), n_targets), windows)})
+    if series.dates is not None:
+        table[series.date_column] = np.repeat(series.dates.to_numpy()[rows.reshape(-1)], n_targets)
+    table["target"] = np.tile(meta.target_names, windows * meta.horizon)
+    table["actual"] = actual.reshape(-1)
+    table["predicted"] = predicted.reshape(-1)
+    table["error"] = table["predicted"] - table["actual"]
+    return Forecast(table, predicted, rows[:, 0])
+
+
+def backtest_summary(forecast: Forecast) -> str:
+    """One line per target: MAE and RMSE over every window and step, and MAE at the first and last step."""
+    table = forecast.table
+    last = int(table["step"].max())
+    windows = table["window"].nunique()
+    lines = [f"backtest over {windows} windows (original units)"]
+    for name, group in table.groupby("target", sort=False):
+        error = group["error"].to_numpy()
+        by_step = group.groupby("step")["error"].apply(lambda e: float(np.mean(np.abs(e))))
+        lines.append(f"  {name}: MAE {np.mean(np.abs(error)):.4g}  RMSE {np.sqrt(np.mean(error ** 2)):.4g}  "
+                     f"MAE step 1 {by_step.loc[1]:.4g}  step {last} {by_step.loc[last]:.4g}")
+    return "\n".join(lines)
+
+
+def write_table(table: pd.DataFrame, output: Optional[str]) -> None:
+    """CSV to ``output``, or to stdout when it is None."""
+    if output:
+        table.to_csv(Path(output), index=False, float_format="%.6g")
+    else:
+        table.to_csv(sys.stdout, index=False, float_format="%.6g")
+        sys.stdout.flush()

@@ -1,0 +1,104 @@
+"""The model behind ``python main.py predict``: a checkpoint (PyTorch), an ONNX file (onnxruntime, numpy and pandas
+only: torch is never imported on that path) or a TorchScript file. Each gives the same :class:`Forecaster`, so
+:mod:`utils.forecast_io` does the rest identically."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data.series_meta import SeriesMeta
+from utils.errors import UserInputError
+from utils.forecast_io import RunModel
+from utils.model_metadata import FORECASTER, TORCHSCRIPT_FILE, METADATA_KEY, parse_metadata
+
+ONNX_SUFFIXES = {".onnx"}
+
+
+@dataclass(frozen=True)
+class Forecaster:
+    meta: SeriesMeta
+    run: RunModel  # scaled (B, seq_len, features) float32 -> scaled (B, horizon, targets)
+
+
+def forecast_meta(task: Any, path: Any) -> SeriesMeta:
+    """The forecasting record of a loaded ``ForecastingTask``; other checkpoints are refused in one line."""
+    config = task.config
+    if config.task != "regression":
+        raise UserInputError(f"{path}: a checkpoint of --task {config.task}; predict and export forecast with "
+                             "--task regression models")
+    series = task.hparams.get("series")
+    if series is None:
+        if config.data_format != "long":
+            raise UserInputError(f"{path}: a checkpoint of --data_format {config.data_format}; predict and export "
+                                 "forecast long series (one time step per row)")
+        raise UserInputError(f"{path}: written before checkpoints carried the forecasting metadata (columns, "
+                             "scaler, frequency); train the model again to forecast with it")
+    return SeriesMeta.from_dict(series)
+
+
+def checkpoint_forecaster(path: str) -> Forecaster:
+    """A ``best.ckpt`` of a long-series run, loaded with ``weights_only=True``, run with PyTorch on the CPU."""
+    import torch
+
+    from utils.checkpoints import load_task
+
+    task = load_task(path, "regression")
+    meta = forecast_meta(task, path)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return task.model(torch.from_numpy(x))[0].float().numpy()
+
+    return Forecaster(meta, run)
+
+
+def onnx_forecaster(path: str) -> Forecaster:
+    """An exported ``.onnx`` forecaster run with onnxruntime (threads: ``OMP_NUM_THREADS`` if set)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        options.intra_op_num_threads = int(os.environ["OMP_NUM_THREADS"])
+    try:
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
+        raise UserInputError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+    record = parse_metadata(session.get_modelmeta().custom_metadata_map.get(METADATA_KEY), path, FORECASTER)
+    input_name, output_name = record["input"], record["output"]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return session.run([output_name], {input_name: x})[0]
+
+    return Forecaster(SeriesMeta.from_dict(record["series"]), run)
+
+
+def torchscript_forecaster(path: str) -> Forecaster:
+    """An exported TorchScript forecaster (``torch.jit.load``)."""
+    import torch
+
+    extra = {TORCHSCRIPT_FILE: ""}
+    try:
+        module = torch.jit.load(path, map_location="cpu", _extra_files=extra)
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError/ValueError/zipfile errors for bad files
+        raise UserInputError(f"{path}: not a readable TorchScript model ({type(exc).__name__})") from None
+    text = extra[TORCHSCRIPT_FILE]
+    record = parse_metadata(text.decode() if isinstance(text, bytes) else text, path, FORECASTER)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return module(torch.from_numpy(x)).numpy()
+
+    return Forecaster(SeriesMeta.from_dict(record["series"]), run)
+
+
+def file_forecaster(path: str) -> Forecaster:
+    """An exported model file: ``.onnx`` by onnxruntime, anything else as TorchScript."""
+    if not Path(path).is_file():
+        raise UserInputError(f"{path}: model file not found")
+    if Path(path).suffix.lower() in ONNX_SUFFIXES:
+        return onnx_forecaster(path)
+    return torchscript_forecaster(path)
