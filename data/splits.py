@@ -23,7 +23,9 @@ class SplitBorders:
 
 
 def split_borders(rows: int, config: "Config") -> SplitBorders:
-    """``--split ett_h|ett_m`` uses the published borders (and needs the rows for them); else the ratios."""
+    """``--split ett_h|ett_m`` uses the published borders (and needs the rows for them); else the ratios, cut as
+    the Autoformer benchmark code cuts them (the protocol of the exchange-rate and ILI figures): train is the first
+    ``int(rows * train_ratio)`` rows, test the last ``int(rows * test_ratio)``, validation what lies between."""
     if config.split in ETT_MONTH_ROWS:
         month = ETT_MONTH_ROWS[config.split]
         train_end, val_end, test_end = 12 * month, 16 * month, 20 * month
@@ -31,6 +33,7 @@ def split_borders(rows: int, config: "Config") -> SplitBorders:
             raise UserInputError(f"{config.data_path}: --split {config.split} needs {test_end} rows, file has {rows}")
     else:
         train_end = int(rows * config.train_ratio)
-        val_end = train_end + int(rows * config.val_ratio)
+        test_ratio = round(1.0 - config.train_ratio - config.val_ratio, 9)  # 1 - 0.7 - 0.1 is 0.20000000000000004
+        val_end = rows - int(rows * test_ratio)
         test_end = rows
     return SplitBorders(train=(0, train_end), val=(train_end, val_end), test=(val_end, test_end))

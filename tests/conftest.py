@@ -56,23 +56,32 @@ TINY_FLAGS = ["--seq_len", "12", "--horizon", "3", "--epochs", "1", "--hidden_si
               "--logger", "csv", "--accelerator", "cpu", "--target", "y"]
 
 
-def _regression(prefix: str, actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+def _r2(actual: np.ndarray, predicted: np.ndarray) -> float:
+    return 1.0 - float(np.sum((predicted - actual) ** 2) / np.sum((actual - actual.mean()) ** 2))
+
+
+def _regression(prefix: str, actual: np.ndarray, predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """MSE/RMSE/MAE over every value; ``r2`` per target channel, averaged; ``r2_pooled`` with several targets."""
     error = predicted - actual
     mse = float(np.mean(error ** 2))
+    names = np.unique(target)
+    per_channel = [_r2(actual[target == name], predicted[target == name]) for name in names]
+    pooled = {f"{prefix}r2_pooled": _r2(actual, predicted)} if len(names) > 1 else {}
     return {f"{prefix}mse": mse, f"{prefix}rmse": mse ** 0.5, f"{prefix}mae": float(np.mean(np.abs(error))),
-            f"{prefix}r2": 1.0 - float(np.sum(error ** 2) / np.sum((actual - actual.mean()) ** 2))}
+            f"{prefix}r2": float(np.mean(per_channel)), **pooled}
 
 
 def recompute_test_metrics(run_dir: Path, data_csv: Path, train_ratio: float = 0.7) -> dict[str, float]:
     """The run's ``test/`` regression metrics recomputed with numpy from ``predictions.csv`` (original units),
     independently of torchmetrics and of the data module: scaled values use each target column's mean and
-    std (ddof=0) over the first ``int(rows * train_ratio)`` rows of the CSV (``--split ratios``); R² pools every
-    value (windows, steps and targets), as the run's R2Score over flattened tensors does."""
+    std (ddof=0) over the first ``int(rows * train_ratio)`` rows of the CSV (``--split ratios``); ``r2`` is each
+    target's R² over its windows and steps, averaged over targets, and ``r2_pooled`` (several targets) pools all."""
     predictions = pd.read_csv(run_dir / "predictions.csv")
     data = pd.read_csv(data_csv)
     train = data.iloc[:int(len(data) * train_ratio)].select_dtypes("number")
     mean = predictions["target"].map(train.mean()).to_numpy()
     std = predictions["target"].map(train.std(ddof=0)).to_numpy()
     actual, predicted = predictions["actual"].to_numpy(), predictions["predicted"].to_numpy()
-    return {**_regression("test/", (actual - mean) / std, (predicted - mean) / std),
-            **_regression("test/orig_", actual, predicted)}
+    target = predictions["target"].to_numpy()
+    return {**_regression("test/", (actual - mean) / std, (predicted - mean) / std, target),
+            **_regression("test/orig_", actual, predicted, target)}

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from config import parse_config
+from config import Config, parse_config
 from data.long_series import LongSeriesDataModule
 from data.row_sequences import RowSequenceDataModule
 from tests.conftest import SHARED_DATA, write_tiny_series
@@ -117,3 +117,13 @@ def test_too_short_series_names_the_split(tmp_path: Path) -> None:
     path = write_tiny_series(tmp_path / "short.csv", rows=60)
     with pytest.raises(UserInputError, match="the val split has 6 rows"):
         _module(path, "--seq_len", "24", "--horizon", "12")
+
+
+@pytest.mark.parametrize("rows, train, val, test", [(7588, 5311, 760, 1517), (966, 676, 97, 193), (4000, 2800, 400, 800)])
+def test_ratio_split_cuts_like_the_autoformer_benchmark_code(rows: int, train: int, val: int, test: int) -> None:
+    """0.7 / 0.1 / 0.2: train the first int(0.7 n) rows, test the last int(0.2 n), validation the rest (exchange
+    rate has 7,588 rows and ILI 966, the published protocol's sizes)."""
+    from data.splits import split_borders
+
+    borders = split_borders(rows, Config())
+    assert borders.train == (0, train) and borders.val == (train, train + val) and borders.test == (rows - test, rows)

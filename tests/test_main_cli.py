@@ -10,12 +10,14 @@ from models import NUMERIC_MODELS
 from tests.conftest import TINY_FLAGS, recompute_test_metrics, run_main
 
 pytestmark = pytest.mark.slow
+MODEL_FLAGS = {"seasonal_naive": ["--season", "6"]}  # what a model needs besides the tiny run's flags
 
 
 @pytest.mark.parametrize("model", sorted(NUMERIC_MODELS))
 def test_each_model_trains_tests_and_writes_a_complete_run(model: str, tiny_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = run_main("--model", model, "--data_path", str(tiny_csv), "--output_dir", str(out), *TINY_FLAGS)
+    result = run_main("--model", model, *MODEL_FLAGS.get(model, []), "--data_path", str(tiny_csv),
+                      "--output_dir", str(out), *TINY_FLAGS)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
     for key, value in recompute_test_metrics(out, tiny_csv).items():  # metrics.json agrees with predictions.csv

@@ -40,3 +40,8 @@ def test_reported_test_metrics_match_predictions_csv(model: str, features: str, 
         # one target: R² is the same in both units, and it pools all windows and steps together
         assert metrics["test/r2"] == pytest.approx(metrics["test/orig_r2"], rel=REL)
         assert metrics["test/orig_r2"] != pytest.approx(mean_of_per_step_r2(predictions), rel=100 * REL)
+        assert "test/r2_pooled" not in metrics
+    else:
+        # several targets: r2 averages the channels' R² (scale-free), r2_pooled is another number
+        assert metrics["test/r2"] == pytest.approx(metrics["test/orig_r2"], rel=REL)
+        assert metrics["test/r2_pooled"] != pytest.approx(metrics["test/r2"], rel=100 * REL)

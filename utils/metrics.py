@@ -1,19 +1,32 @@
 """torchmetrics collections for the numeric tasks (scaled values are the field's convention)."""
 from __future__ import annotations
 
+from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 
 
-def regression_metrics(prefix: str) -> MetricCollection:
-    """MSE / RMSE / MAE / R² over every predicted value (all windows, steps and targets)."""
-    return MetricCollection({
+class PooledR2Score(R2Score):
+    """R² over every value at once, all target channels pooled: dominated by the channels with the widest range,
+    so it is reported only beside the per-channel average, under its own name."""
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        super().update(preds.reshape(-1), target.reshape(-1))
+
+
+def regression_metrics(prefix: str, n_targets: int = 1) -> MetricCollection:
+    """Fed (values, n_targets): MSE / RMSE / MAE over every value (windows, steps and targets); ``r2`` is each
+    target channel's R² averaged over channels; with several targets also ``r2_pooled``."""
+    metrics = {
         "mse": MeanSquaredError(),
         "rmse": MeanSquaredError(squared=False),
         "mae": MeanAbsoluteError(),
-        "r2": R2Score(),
-    }, prefix=prefix)
+        "r2": R2Score(multioutput="uniform_average"),
+    }
+    if n_targets > 1:
+        metrics["r2_pooled"] = PooledR2Score()
+    return MetricCollection(metrics, prefix=prefix)
 
 
 def classification_metrics(prefix: str, num_classes: int) -> MetricCollection:

@@ -42,10 +42,10 @@ class ForecastingTask(L.LightningModule):
             self.val_metrics = classification_metrics("val/", self.spec.num_classes)
             self.test_metrics = classification_metrics("test/", self.spec.num_classes)
         else:
-            self.val_metrics = regression_metrics("val/")
-            self.test_metrics = regression_metrics("test/")
-            self.val_metrics_orig = regression_metrics("val/orig_")
-            self.test_metrics_orig = regression_metrics("test/orig_")
+            self.val_metrics = regression_metrics("val/", self.spec.n_targets)
+            self.test_metrics = regression_metrics("test/", self.spec.n_targets)
+            self.val_metrics_orig = regression_metrics("val/orig_", self.spec.n_targets)
+            self.test_metrics_orig = regression_metrics("test/orig_", self.spec.n_targets)
 
     @classmethod
     def from_datamodule(cls, config: Config, datamodule: Any) -> "ForecastingTask":
@@ -89,9 +89,11 @@ class ForecastingTask(L.LightningModule):
         if self.spec.is_classification:
             metrics.update(prediction, y)
         else:
-            metrics.update(prediction.reshape(-1), y.reshape(-1))
+            channels = self.spec.n_targets  # R² per target channel, then averaged (utils/metrics.py)
+            metrics.update(prediction.reshape(-1, channels), y.reshape(-1, channels))
             original = getattr(self, f"{stage}_metrics_orig")
-            original.update(self.to_original_units(prediction).reshape(-1), self.to_original_units(y).reshape(-1))
+            original.update(self.to_original_units(prediction).reshape(-1, channels),
+                            self.to_original_units(y).reshape(-1, channels))
             self.log_dict(original, on_step=False, on_epoch=True)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
 
