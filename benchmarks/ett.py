@@ -61,7 +61,8 @@ def run_once(model: str, setting: str, horizon: int, seq_len: int, seed: int, ex
 
 def mse_of_full_batches(predictions_csv: Path, data_flags: list[str], batch: int) -> float:
     """Scaled test MSE over the first ``floor(windows / batch) * batch`` windows only: what code that drops the
-    last partial test batch (``drop_last=True``, as several DLinear-derived ``data_factory.py`` files do) reports."""
+    last partial test batch (``drop_last=True``) would report. Not comparable with published figures that score
+    every test window (SegRNN's input-96 figures do, since its repository set ``drop_last = False``)."""
     import pandas as pd
 
     from data.long_series import LongSeriesDataModule
@@ -129,7 +130,8 @@ def main() -> None:
     parser.add_argument("--variants", default="revin_std,no_norm,skip_off,skip_on,no_ci,direct,no_channel_emb,"
                         "time_features", help=f"--ablate variants, from: {', '.join(ABLATIONS)}")
     parser.add_argument("--full_batches", type=int, default=0, metavar="N",
-                        help="add a column: test MSE over whole batches of N windows only (drop_last=True protocols)")
+                        help="add a column: test MSE over whole batches of N windows only (what drop_last=True would "
+                             "score; not the published protocol, which scores every window)")
     args = parser.parse_args()
     unknown = set(args.variants.split(",")) - set(ABLATIONS)
     if unknown:

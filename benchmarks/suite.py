@@ -1,0 +1,281 @@
+"""The benchmark suite: datasets × settings × horizons × models × seeds, each dataset under its standard protocol,
+the `linear` and `naive` baselines always beside the models, every cell a real ``python main.py`` run.
+
+Choices are made on validation only: with several ``--variants`` of a model, the variant with the lowest mean
+validation MSE over the seeds is chosen per (dataset, setting, horizon), and the test MSE/MAE reported is that
+variant's; the test scores of the others are never shown. Results are appended to a CSV as runs finish, so a
+killed suite resumes where it stopped (a row is reused only if its flags are the same).
+
+    python benchmarks/suite.py --quick                                   # minutes: ILI and exchange S, 1 seed
+    python benchmarks/suite.py --datasets etth1 --settings M --horizons 96 --seeds 1,2,3 \\
+        --variants "default=;segments=--segment_len 24 --head pmf --revin_mode last --linear_skip false"
+    python benchmarks/suite.py --logger wandb                            # each run a W&B run in one group
+
+Writes ``--results`` (CSV, one row per run) and ``--table`` (markdown: the chosen variants' test scores, and the
+validation scores every choice was made on).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data"
+BASELINES = ["linear", "naive"]
+FIELDS = ["dataset", "setting", "horizon", "model", "variant", "seed", "flags", "val_mse", "val_mae", "test_mse",
+          "test_mae", "epochs", "fit_seconds", "run_dir"]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset and its standard protocol (see ../shared/data/README.md)."""
+
+    path: Path
+    split: str
+    seq_len: int
+    horizons: tuple[int, ...]
+    target: str = "OT"
+
+
+DATASETS = {
+    "etth1": Dataset(SHARED / "ett" / "ETTh1.csv", "ett_h", 96, (96, 192, 336, 720)),
+    "exchange": Dataset(SHARED / "exchange_rate" / "exchange_rate.csv", "ratios", 96, (96, 192, 336, 720)),
+    "ili": Dataset(SHARED / "illness" / "national_illness.csv", "ratios", 36, (24, 36, 48, 60)),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the suite."""
+
+    dataset: str
+    setting: str
+    horizon: int
+    model: str
+    variant: str
+    seed: int
+    flags: str
+
+    def key(self) -> tuple[str, ...]:
+        return (self.dataset, self.setting, str(self.horizon), self.model, self.variant, str(self.seed), self.flags)
+
+    def run_name(self) -> str:
+        return f"{self.dataset}-{self.setting}-{self.horizon}-{self.model}-{self.variant}-s{self.seed}"
+
+
+def parse_variants(text: str) -> dict[str, str]:
+    """``"default=;segments=--segment_len 24"`` -> {"default": "", "segments": "--segment_len 24"}."""
+    variants = {}
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        name, _, flags = item.partition("=")
+        variants[name.strip()] = flags.strip()
+    return variants or {"default": ""}
+
+
+def plan(datasets: dict[str, Dataset], settings: list[str], horizons: list[int] | None, models: list[str],
+         variants: dict[str, str], seeds: list[int], common: str) -> list[Cell]:
+    """Every run of the suite; baselines once per seed with no variant flags (naive once: it has no seed)."""
+    cells = []
+    for name, dataset in datasets.items():
+        for setting in settings:
+            for horizon in horizons or dataset.horizons:
+                for model in BASELINES + [m for m in models if m not in BASELINES]:
+                    model_variants = {"-": ""} if model in BASELINES else variants
+                    model_seeds = seeds[:1] if model == "naive" else seeds
+                    for variant, flags in model_variants.items():
+                        for seed in model_seeds:
+                            cells.append(Cell(name, setting, horizon, model, variant, seed,
+                                              " ".join(f"{common} {flags}".split())))
+    return cells
+
+
+def command(cell: Cell, dataset: Dataset, out_dir: Path, logger: str) -> list[str]:
+    return [sys.executable, str(ROOT / "main.py"), "--model", cell.model, "--data_path", str(dataset.path),
+            "--features", cell.setting, "--target", dataset.target, "--seq_len", str(dataset.seq_len),
+            "--horizon", str(cell.horizon), "--split", dataset.split, "--seed", str(cell.seed), "--logger", logger,
+            "--output_dir", str(out_dir / cell.run_name()), *cell.flags.split()]
+
+
+def run_cell(cell: Cell, dataset: Dataset, out_dir: Path, logger: str, group: str) -> dict[str, str]:
+    """One ``python main.py`` run (one intra-op thread: suite runs share the cores); its row for the CSV."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_RUN_GROUP": group, "PYTHONWARNINGS": "ignore"}
+    started = time.perf_counter()
+    result = subprocess.run(command(cell, dataset, out_dir, logger), capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"{cell.run_name()} failed:\n{result.stderr[-2000:]}")
+    run_dir = out_dir / cell.run_name()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    timing = json.loads((run_dir / "timing.json").read_text())
+    return {"dataset": cell.dataset, "setting": cell.setting, "horizon": str(cell.horizon), "model": cell.model,
+            "variant": cell.variant, "seed": str(cell.seed), "flags": cell.flags,
+            "val_mse": f"{metrics['val/mse']:.6g}", "val_mae": f"{metrics['val/mae']:.6g}",
+            "test_mse": f"{metrics['test/mse']:.6g}", "test_mae": f"{metrics['test/mae']:.6g}",
+            "epochs": str(metrics["epochs_trained"]),
+            "fit_seconds": f"{timing.get('fit_seconds', time.perf_counter() - started):.1f}",
+            "run_dir": str(run_dir)}
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def run_suite(cells: list[Cell], datasets: dict[str, Dataset], results: Path, out_dir: Path, logger: str = "none",
+              group: str = "suite", jobs: int = 1) -> list[dict[str, str]]:
+    """Run the cells not already in ``results`` (same flags), appending each finished row at once."""
+    rows = read_rows(results)
+    done = {tuple(row[f] for f in FIELDS[:7]) for row in rows}
+    todo = [cell for cell in cells if cell.key() not in done]
+    print(f"{len(cells) - len(todo)} of {len(cells)} runs already in {results}; running {len(todo)}", flush=True)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    lock = threading.Lock()
+
+    def work(cell: Cell) -> None:
+        row = run_cell(cell, datasets[cell.dataset], out_dir, logger, group)
+        with lock:
+            new_file = not results.is_file()
+            with results.open("a", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=FIELDS)
+                if new_file:
+                    writer.writeheader()
+                writer.writerow(row)
+            rows.append(row)
+            print(f"{cell.run_name()}: val MSE {row['val_mse']}, {row['fit_seconds']} s", flush=True)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(work, todo))
+    wanted = {cell.key() for cell in cells}
+    return [row for row in rows if tuple(row[f] for f in FIELDS[:7]) in wanted]
+
+
+def fmt(values: Iterable[float]) -> str:
+    values = list(values)
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def choose(rows: list[dict[str, str]]) -> dict[tuple[str, str, str, str], tuple[str, list[dict[str, str]]]]:
+    """(dataset, setting, horizon, model) -> (chosen variant, its rows): the lowest mean validation MSE."""
+    groups: dict[tuple[str, str, str, str], dict[str, list[dict[str, str]]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        groups[(row["dataset"], row["setting"], row["horizon"], row["model"])][row["variant"]].append(row)
+    chosen = {}
+    for key, variants in groups.items():
+        name = min(variants, key=lambda v: statistics.mean(float(r["val_mse"]) for r in variants[v]))
+        chosen[key] = (name, variants[name])
+    return chosen
+
+
+def table(rows: list[dict[str, str]], models: list[str]) -> str:
+    """Markdown: per dataset, the chosen variant's test MSE / MAE for every model, then the validation evidence."""
+    chosen = choose(rows)
+    columns = BASELINES + [m for m in models if m not in BASELINES]
+    lines = ["Test MSE / MAE (scaled, every test window; mean ± std over seeds) of the variant chosen by validation "
+             "MSE; **bold**: the model beats both baselines on test MSE.", ""]
+    for dataset in dict.fromkeys(row["dataset"] for row in rows):
+        lines += [f"### {dataset}", "", "| setting | horizon | " + " | ".join(columns) + " |",
+                  "|---|---:|" + "---:|" * len(columns)]
+        cells = sorted({(r["setting"], int(r["horizon"])) for r in rows if r["dataset"] == dataset})
+        for setting, horizon in cells:
+            scores = {model: chosen.get((dataset, setting, str(horizon), model)) for model in columns}
+            baselines = [statistics.mean(float(r["test_mse"]) for r in scores[b][1]) for b in BASELINES if scores[b]]
+            text = []
+            for model in columns:
+                if not scores[model]:
+                    text.append("-")
+                    continue
+                variant, runs = scores[model]
+                mse = [float(r["test_mse"]) for r in runs]
+                cell = f"{fmt(mse)} / {fmt(float(r['test_mae']) for r in runs)}"
+                if model not in BASELINES and len(baselines) == len(BASELINES) and statistics.mean(mse) < min(baselines):
+                    cell = f"**{cell}**"
+                label = f" ({variant})" if model not in BASELINES and variant != "default" else ""
+                text.append(cell + label)
+            lines.append(f"| {setting} | {horizon} | " + " | ".join(text) + " |")
+        lines.append("")
+    lines += ["Validation MSE of every variant (what the choice was made on):", "",
+              "| dataset | setting | horizon | model | variant | val MSE | chosen |", "|---|---|---:|---|---|---:|---|"]
+    for key in sorted(choose(rows), key=lambda k: (k[0], k[1], int(k[2]), k[3])):
+        variants = defaultdict(list)
+        for row in rows:
+            if (row["dataset"], row["setting"], row["horizon"], row["model"]) == key:
+                variants[row["variant"]].append(float(row["val_mse"]))
+        for variant, values in variants.items():
+            mark = "yes" if chosen[key][0] == variant else ""
+            lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {variant} | {fmt(values)} | {mark} |")
+    return "\n".join(lines) + "\n"
+
+
+def log_table_to_wandb(markdown: str, rows: list[dict[str, str]], group: str) -> None:
+    """The suite's rows as a W&B table in one extra run of the same group (offline without credentials)."""
+    import wandb
+
+    from utils.loggers import wandb_mode
+
+    run = wandb.init(project="seqlab", group=group, name=f"{group}-table", job_type="suite", mode=wandb_mode(),
+                     dir=str(ROOT / "runs"))
+    run.log({"suite": wandb.Table(columns=FIELDS, data=[[row[f] for f in FIELDS] for row in rows]),
+             "suite_markdown": wandb.Html(f"<pre>{markdown}</pre>")})
+    run.finish()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="etth1,exchange,ili", help=f"from: {', '.join(DATASETS)}")
+    parser.add_argument("--settings", default="S,M")
+    parser.add_argument("--horizons", default="", help="override each dataset's standard horizons")
+    parser.add_argument("--models", default="lstm_attention", help="compared with linear and naive, always run")
+    parser.add_argument("--variants", default="default=", help="'NAME=FLAGS;NAME=FLAGS': chosen on validation")
+    parser.add_argument("--seeds", default="1")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--extra", default="", help="main.py flags for every run")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (one thread each)")
+    parser.add_argument("--quick", action="store_true", help="ILI and exchange, setting S, first horizon, 6 epochs")
+    parser.add_argument("--results", default="runs/suite/results.csv")
+    parser.add_argument("--table", default="runs/suite/table.md")
+    parser.add_argument("--logger", default="none", choices=["none", "csv", "wandb"])
+    parser.add_argument("--group", default="suite", help="W&B group of the runs")
+    args = parser.parse_args()
+    names = ["ili", "exchange"] if args.quick else args.datasets.split(",")
+    unknown = set(names) - set(DATASETS)
+    if unknown:
+        parser.error(f"unknown --datasets {', '.join(sorted(unknown))}")
+    datasets = {name: DATASETS[name] for name in names}
+    missing = [str(d.path) for d in datasets.values() if not d.path.is_file()]
+    if missing:
+        sys.exit(f"not found: {', '.join(missing)} (the shared datasets live beside the project root)")
+    epochs = min(args.epochs, 6) if args.quick else args.epochs
+    horizons = [int(h) for h in args.horizons.split(",")] if args.horizons else None
+    if args.quick:
+        datasets = {name: Dataset(d.path, d.split, d.seq_len, d.horizons[:1], d.target) for name, d in datasets.items()}
+    models = args.models.split(",")
+    cells = plan(datasets, ["S"] if args.quick else args.settings.split(","), horizons, models,
+                 parse_variants(args.variants), [int(s) for s in args.seeds.split(",")],
+                 f"--epochs {epochs} --patience 3 {args.extra}")
+    rows = run_suite(cells, datasets, ROOT / args.results, ROOT / "runs" / "suite", args.logger, args.group, args.jobs)
+    markdown = table(rows, models)
+    (ROOT / args.table).parent.mkdir(parents=True, exist_ok=True)
+    (ROOT / args.table).write_text(markdown)
+    print("\n" + markdown)
+    if args.logger == "wandb":
+        log_table_to_wandb(markdown, rows, args.group)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""The benchmark suite: baselines always run, choices on validation only, resumable results."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import suite  # noqa: E402
+
+pytestmark = pytest.mark.slow  # every cell is a python main.py subprocess
+
+
+def test_plan_always_adds_the_baselines_and_runs_naive_once() -> None:
+    data = {"d": suite.Dataset(Path("x.csv"), "ratios", 12, (3, 6))}
+    cells = suite.plan(data, ["S"], None, ["gru"], {"a": "--hidden_size 8", "b": ""}, [1, 2], "--epochs 1")
+    models = [(c.horizon, c.model, c.variant, c.seed) for c in cells]
+    assert (3, "naive", "-", 1) in models and (3, "naive", "-", 2) not in models
+    assert {(3, "linear", "-", 1), (3, "linear", "-", 2), (6, "gru", "a", 2), (6, "gru", "b", 1)} <= set(models)
+    assert len(cells) == 2 * (1 + 2 + 2 * 2)  # horizons x (naive + linear seeds + gru variants x seeds)
+
+
+def test_choice_is_by_validation_and_the_table_shows_only_the_chosen_test_scores() -> None:
+    def row(variant: str, val: float, test: float) -> dict[str, str]:
+        return {"dataset": "d", "setting": "S", "horizon": "3", "model": "gru", "variant": variant, "seed": "1",
+                "flags": "", "val_mse": str(val), "val_mae": "0", "test_mse": str(test), "test_mae": "0.5",
+                "epochs": "1", "fit_seconds": "1", "run_dir": "x"}
+
+    rows = [row("good_val", 0.1, 0.9), row("good_test", 0.2, 0.05)]
+    assert suite.choose(rows)[("d", "S", "3", "gru")][0] == "good_val"
+    markdown = suite.table(rows, ["gru"])
+    assert "0.9000 / 0.5000 (good_val)" in markdown and "0.0500" not in markdown
+
+
+def test_a_tiny_suite_runs_writes_rows_and_resumes(tiny_csv: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    data = {"tiny": suite.Dataset(tiny_csv, "ratios", 12, (3,), target="y")}
+    cells = suite.plan(data, ["S"], None, ["gru"], {"default": ""}, [1], "--epochs 1 --hidden_size 8")
+    results = tmp_path / "results.csv"
+    rows = suite.run_suite(cells, data, results, tmp_path / "runs")
+    assert sorted(r["model"] for r in rows) == ["gru", "linear", "naive"]
+    assert all(float(r["val_mse"]) > 0 and float(r["test_mse"]) > 0 for r in rows)
+    capsys.readouterr()
+    again = suite.run_suite(cells, data, results, tmp_path / "runs")
+    assert "3 of 3 runs already in" in capsys.readouterr().out and len(again) == 3
+    changed = suite.plan(data, ["S"], None, ["gru"], {"default": "--lr 0.01"}, [1], "--epochs 1 --hidden_size 8")
+    assert len(suite.run_suite(changed, data, results, tmp_path / "runs")) == 3  # the gru row is re-run
+    assert len(suite.read_rows(results)) == 4
+    assert "### tiny" in suite.table(rows, ["gru"])
