@@ -94,11 +94,16 @@ class Config:
     strategy: str = _opt("auto", "auto | ddp | ddp_spawn | fsdp ...")
     num_nodes: int = _opt(1, "machines for multi-node DDP")
     precision: str = _opt("32-true", "32-true | bf16-mixed | 16-mixed ...")
+    threads: str = _opt(
+        "auto", "CPU threads per process: auto (the cores divided among this run's processes, fewer while other "
+                "processes keep them busy; an OMP_NUM_THREADS you set wins) or a count")
     # --- output -------------------------------------------------------------------------------
     output_dir: Optional[str] = _opt(None, "run directory (default runs/<model>-<timestamp>)")
     logger: Literal["wandb", "csv", "tensorboard", "none"] = _opt(
         "wandb", "experiment logger; wandb falls back to offline mode without credentials or network")
     wandb_project: str = _opt("seqlab", "W&B project name")
+    log_model: bool = _opt(False, "upload best.ckpt to W&B as a model artifact at the end of the run (--logger "
+                                  "wandb; an offline run keeps it for wandb sync)")
     resume: bool = _opt(False, "continue an interrupted run from <output_dir>/last.ckpt (needs --output_dir)")
     checkpoint_every_n_steps: int = _opt(
         0, "also refresh last.ckpt every N training steps, so a crash mid-epoch loses at most N steps "
@@ -160,6 +165,8 @@ class Config:
                 raise UserInputError(f"--{name} out of range: {getattr(self, name)}")
         if self.task == "classification" and self.data_format != "rows":
             raise UserInputError("--task classification needs --data_format rows (one labelled sequence per row)")
+        if self.log_model and self.logger != "wandb":
+            raise UserInputError(f"--log_model uploads to W&B: it needs --logger wandb, not --logger {self.logger}")
         if self.resume and not self.output_dir:
             raise UserInputError("--resume needs --output_dir, the run directory that holds last.ckpt")
         if self.delimiter != "auto" and len(self.delimiter) != 1:
@@ -237,7 +244,8 @@ def _field_types() -> dict[str, Any]:
 # --help groups, as in the README's CLI table: the first field of each group in Config's order -> its title.
 HELP_GROUPS = {"model": "what to run", "data_path": "data", "hidden_size": "model", "epochs": "training",
                "accelerator": "hardware", "output_dir": "output", "src_lang": "token seq2seq (--task seq2seq)"}
-DESCRIPTION = """Train, test and report: python main.py [flags]. Sub-commands: python main.py translate --help.
+DESCRIPTION = """Train, test and report: python main.py [flags].
+Sub-commands: python main.py {commands} --help.
 Any lightning.Trainer argument: --trainer.NAME VALUE (e.g. --trainer.fast_dev_run true,
 --trainer.limit_train_batches 0.1), or a trainer: mapping in the --config YAML file."""
 
@@ -247,7 +255,10 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
 
 
 def build_parser(prog: str = "main.py") -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog=prog, description=DESCRIPTION, allow_abbrev=False, formatter_class=_HelpFormatter)
+    from utils.commands import COMMANDS
+
+    parser = _OneLineParser(prog=prog, description=DESCRIPTION.format(commands="|".join(COMMANDS)),
+                            allow_abbrev=False, formatter_class=_HelpFormatter)
     parser.add_argument("--config", help="YAML file of settings; flags given on the command line override it")
     group: Any = parser
     for f in dataclasses.fields(Config):

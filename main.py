@@ -1,6 +1,7 @@
 """seqlab command line: ``python main.py [flags]`` trains, tests and reports; ``python main.py COMMAND ...``
-runs a sub-command from ``utils/commands.py`` (``translate``). Training flows config -> data module -> model
--> LightningModule -> Trainer -> report. Bad input ends in one line on stderr and exit code 2.
+runs a sub-command from ``utils/commands.py`` (``translate``, ``predict``, ``export``, ``tune``). Training flows config -> data module -> model
+-> LightningModule -> Trainer -> report. Bad input ends in one line on stderr and exit code 2; SIGTERM / SIGINT
+in one line saying how to continue, and exit code 143 / 130.
 """
 from __future__ import annotations
 
@@ -9,13 +10,21 @@ import os
 import sys
 import time
 import warnings
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from config import Config, parse_config
 from utils.errors import UserInputError
+from utils.threads import ThreadPlan, export_thread_environment, plan_threads
 
-def train(config: Config) -> dict[str, Any]:
-    """Fit, evaluate the best checkpoint on val and test, write artefacts; return the metrics."""
+if TYPE_CHECKING:
+    from lightning.pytorch.callbacks import Callback
+
+
+def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: bool = True) -> dict[str, Any]:
+    """Fit, evaluate the best checkpoint on val and test, write artefacts; return the metrics.
+
+    ``callbacks`` join the Trainer's own. ``evaluate_test=False`` (tuning trials, which must never see the test
+    split) skips the test metrics and the artefacts drawn from test windows."""
     import lightning as L
 
     from data_loader import build_datamodule
@@ -34,7 +43,7 @@ def train(config: Config) -> dict[str, Any]:
     task = build_task(config, datamodule)
     run_dir = resolve_run_dir(config)
     logger = build_logger(config, run_dir) if _is_launcher_rank() else None
-    trainer = build_trainer(config, run_dir, task.monitor, task.monitor_mode, logger)
+    trainer = build_trainer(config, run_dir, task.monitor, task.monitor_mode, logger, list(callbacks))
     if trainer.is_global_zero:
         start_run(run_dir, config, resume=resume_from is not None)
         if resume_from is not None:
@@ -52,7 +61,8 @@ def train(config: Config) -> dict[str, Any]:
     # the best checkpoint; a run that saved none (--trainer.fast_dev_run) is evaluated with its final weights
     best = (trainer.checkpoint_callback.best_model_path or None) if trainer.checkpoint_callback else None
     val = trainer.validate(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
-    test = trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
+    test = (trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
+            if evaluate_test else {})
     if not trainable and trainer.is_global_zero:  # its checkpoint, for a later predict/export like any run
         for name in ("best.ckpt", "last.ckpt"):
             trainer.save_checkpoint(run_dir / name)
@@ -62,14 +72,14 @@ def train(config: Config) -> dict[str, Any]:
                                **{f"data/{k}": v for k, v in datamodule.summary().items()}}
     if not trainer.is_global_zero:
         return metrics
-    images = write_artifacts(task, datamodule, run_dir)
+    images = write_artifacts(task, datamodule, run_dir) if evaluate_test else {}
     log_images(logger, images)
     write_timing(run_dir, {"fit_seconds": round(fit_seconds, 2)})
     finish_run(run_dir, metrics)
     print(f"\n{metrics_table(metrics)}\n")
     print(f"trained {metrics['epochs_trained']} epochs in {fit_seconds:.1f} s; "
           f"{metrics['parameters']:,} parameters; run directory: {run_dir}")
-    hint = finish_logger(logger, run_dir)
+    hint = finish_logger(logger, run_dir, config.log_model)
     if hint:
         print(hint)
     return metrics
@@ -105,6 +115,23 @@ def quiet_libraries() -> None:
         warnings.filterwarnings("ignore", message=message)
 
 
+def train_until_signalled(config: Config, plan: ThreadPlan, argv: list[str]) -> int:
+    """``train`` with the planned threads; SIGTERM/SIGINT stop it with last.ckpt saved (utils/preemption.py), one
+    line saying how to continue, and exit code 128 + the signal (143, 130)."""
+    from utils.preemption import Interrupted, StopOnSignal
+    from utils.thread_governor import apply_thread_plan
+
+    stopper = StopOnSignal()
+    try:
+        with stopper.handling_signals():
+            train(config, callbacks=[apply_thread_plan(plan), stopper])
+    except Interrupted as stop:
+        if _is_launcher_rank():
+            print(stop.report(argv), file=sys.stderr, flush=True)
+        return stop.exit_code()
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -112,9 +139,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         if argv[:1] and argv[0] in COMMANDS:
             return COMMANDS[argv[0]](argv[1:])
         config = parse_config(argv)
+        plan = plan_threads(config)
+        export_thread_environment(plan)  # before anything loads torch
         quiet_libraries()
-        train(config)
-        return 0
+        return train_until_signalled(config, plan, argv)
     except UserInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
