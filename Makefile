@@ -16,7 +16,10 @@ bench-cells: .venv
 bench-decoding: .venv
 	$(PY) benchmarks/decoding.py
 
-.PHONY: train test bench-cells bench-decoding
+bench-inference: .venv
+	OMP_NUM_THREADS=1 $(PY) benchmarks/inference.py
+
+.PHONY: train test bench-cells bench-decoding bench-inference
 
 bench-ett-quick: .venv
 	$(PY) benchmarks/ett.py --quick

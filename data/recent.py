@@ -76,7 +76,7 @@ def read_recent(path: str, meta: SeriesMeta, backtest: bool = False) -> RecentSe
 
 
 def future_dates(series: RecentSeries, meta: SeriesMeta) -> Optional[pd.DatetimeIndex]:
-    """The ``horizon`` timestamps after the file's last row at the file's own frequency, or None (with a note)
+    """The ``horizon`` timestamps after the file's last row at the file's own frequency, or None (with a warning)
     when the file has no dates or pandas can infer no regular frequency from them."""
     frequency = infer_frequency(series.dates)
     if frequency is None:

@@ -52,6 +52,16 @@ def run_main(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.Com
                           text=True, timeout=timeout)
 
 
+def run_main_without_torch(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """``python main.py ARGS`` in a child process where ``import torch`` raises ImportError (the serving paths
+    that promise to need only onnxruntime, numpy and pandas)."""
+    code = ("import sys; sys.modules['torch'] = None; sys.path.insert(0, sys.argv[1]); import main; "
+            "sys.exit(main.main(sys.argv[2:]))")
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-c", code, str(ROOT), *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
 TINY_FLAGS = ["--seq_len", "12", "--horizon", "3", "--epochs", "1", "--hidden_size", "8", "--batch_size", "16",
               "--logger", "csv", "--accelerator", "cpu", "--target", "y"]
 

@@ -36,6 +36,9 @@ MODELS = {
     "lstm_attention-pmf": dict(model="lstm_attention", head="pmf", segment_len=3),
     "seq2seq-lstm": dict(model="seq2seq", rnn_type="lstm"),
     "seq2seq-rnn-luong": dict(model="seq2seq", rnn_type="rnn", attention="general"),
+    "linear": dict(model="linear"),
+    "naive": dict(model="naive"),
+    "seasonal_naive": dict(model="seasonal_naive", season=4),
 }
 NO_WRAPPERS = dict(revin=False, linear_skip=False, channel_independent=False)
 WRAPPERS = {

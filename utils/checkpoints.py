@@ -24,7 +24,7 @@ LAST = "last.ckpt"
 # the data windows or the optimiser.
 RESUME_MAY_CHANGE = {"resume", "epochs", "patience", "output_dir", "logger", "wandb_project", "accelerator",
                      "devices", "strategy", "num_nodes", "num_workers", "checkpoint_every_n_steps", "precision",
-                     "deterministic", "data_path", "val_path", "test_path"}
+                     "threads", "deterministic", "data_path", "val_path", "test_path", "log_model"}
 
 
 def _first_line(exc: BaseException) -> str:

@@ -24,9 +24,13 @@ class _CommandParser(argparse.ArgumentParser):
 
 
 def translate_command(argv: list[str]) -> int:
-    """Translate a file, one sentence per line, with a ``--task seq2seq`` checkpoint (blank lines stay blank)."""
+    """Translate a file, one sentence per line, with a ``--task seq2seq`` checkpoint or its ONNX export (blank lines
+    stay blank)."""
     parser = _CommandParser(prog="main.py translate", description=translate_command.__doc__)
-    parser.add_argument("--ckpt", required=True, help="checkpoint of a --task seq2seq run (RUN/best.ckpt)")
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--ckpt", help="checkpoint of a --task seq2seq run (RUN/best.ckpt)")
+    model.add_argument("--model_dir", help="directory written by python main.py export --format onnx (decoded by "
+                                           "onnxruntime, without torch)")
     parser.add_argument("--input", required=True, help="text file, one source sentence per line")
     parser.add_argument("--output", default=None, help="where to write translations (default: stdout)")
     parser.add_argument("--beam_size", type=int, default=5)
@@ -34,16 +38,25 @@ def translate_command(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.beam_size < 1 or args.max_len < 1:
         raise UserInputError(f"--beam_size and --max_len must be >= 1, got {args.beam_size} and {args.max_len}")
-    import torch
-
     from data.text.reading import read_lines
-    from models.translator import translate_sentences
-    from utils.checkpoints import load_task
 
-    task = load_task(args.ckpt, "seq2seq", torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    translate: Callable[[list[str]], list[str]]
+    if args.model_dir:
+        from utils.onnx_translator import OnnxTranslator
+
+        translator = OnnxTranslator(args.model_dir)
+        translate = lambda sources: translator.translate(sources, args.beam_size, args.max_len)  # noqa: E731
+    else:
+        import torch
+
+        from models.translator import translate_sentences
+        from utils.checkpoints import load_task
+
+        task = load_task(args.ckpt, "seq2seq", torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        translate = lambda sources: translate_sentences(task, sources, args.beam_size, args.max_len)[0]  # noqa: E731
     lines = read_lines(Path(args.input))
     todo = [i for i, line in enumerate(lines) if line.strip()]
-    translations, _ = translate_sentences(task, [lines[i].strip() for i in todo], args.beam_size, args.max_len)
+    translations = translate([lines[i].strip() for i in todo])
     output = [""] * len(lines)
     for i, text in zip(todo, translations):
         output[i] = text
@@ -101,12 +114,16 @@ def export_command(argv: list[str]) -> int:
     parser.add_argument("--ckpt", required=True, help="checkpoint of a run (RUN/best.ckpt)")
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--output", required=True, help="file to write (a directory for a --task seq2seq model)")
+    parser.add_argument("--log_model", action="store_true",
+                        help="also upload the exported file as a W&B model artifact of the run that trained it")
     args = parser.parse_args(argv)
     from utils.checkpoints import load_checkpoint_safely, load_task
+    from utils.loggers import recorded_wandb_run, upload_to_wandb_run
 
     hparams = load_checkpoint_safely(args.ckpt).get("hyper_parameters") or {}
     trained_for = (hparams.get("config") or {}).get("task")
-    output = Path(args.output)
+    run_dir, output = Path(args.ckpt).resolve().parent, Path(args.output)
+    run_id = recorded_wandb_run(run_dir) if args.log_model else None
     if trained_for == "seq2seq":
         from utils.seq2seq_export import export_seq2seq
 
@@ -119,8 +136,39 @@ def export_command(argv: list[str]) -> int:
         task = load_task(args.ckpt, "regression")
         difference = export_forecaster(task, forecast_meta(task, args.ckpt), args.format, output)
     print(f"exported {output} ({args.format}; largest difference from PyTorch on a check batch: {difference:.1e})")
+    if run_id is not None:
+        hint = upload_to_wandb_run(run_dir, run_id, task.config.wandb_project, output, args.format)
+        print(f"uploaded {output} to W&B run {run_id}" + (f"; {hint}" if hint else ""))
+    return 0
+
+
+def tune_command(argv: list[str]) -> int:
+    """Tune hyperparameters with Optuna (TPE, median pruning on the validation loss). Every other flag is a flag
+    of python main.py (see its --help) and fixed for all trials; each trial is a normal run of those plus values
+    sampled from the search space, compared by its best val/loss. The test split is evaluated only by
+    --final_seeds. Rerunning the same command continues the study in --storage. Details: docs/tuning.md."""
+    parser = _CommandParser(prog="main.py tune", description=tune_command.__doc__,
+                            usage="python main.py tune --trials N --study NAME [--storage URL] [--space FILE] "
+                                  "[--tune_dir DIR] [--final_seeds S,S,...] [flags of python main.py]")
+    parser.add_argument("--trials", type=int, required=True,
+                        help="finished (complete or pruned) trials the study should have; a rerun adds the missing")
+    parser.add_argument("--study", required=True, help="study name; the same name and --storage continue a study")
+    parser.add_argument("--storage", default="sqlite:///runs/tune.db", help="Optuna storage URL")
+    parser.add_argument("--space", default=None, help="search space YAML, one space per --model "
+                                                      "(default: utils/search_spaces.yaml)")
+    parser.add_argument("--tune_dir", default=None, help="folder of the trial-NNNN and final-seedS run directories "
+                                                         "(default: runs/tune-STUDY)")
+    parser.add_argument("--final_seeds", default=None, help="e.g. 1,2,3: retrain the best trial with each seed "
+                                                            "and report test mean ± std")
+    args, base_argv = parser.parse_known_args(argv)
+    seeds = [] if args.final_seeds is None else [token.strip() for token in args.final_seeds.split(",")]
+    if not all(token.lstrip("-").isdigit() for token in seeds) or len(set(seeds)) != len(seeds):
+        raise UserInputError(f"--final_seeds must be distinct integers like 1,2,3, got {args.final_seeds!r}")
+    from utils.tune import tune
+
+    tune(base_argv, args.study, args.trials, args.storage, args.space, args.tune_dir, [int(s) for s in seeds])
     return 0
 
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {"translate": translate_command, "predict": predict_command,
-                                                    "export": export_command}
+                                                    "export": export_command, "tune": tune_command}

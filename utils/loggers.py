@@ -4,12 +4,15 @@ from __future__ import annotations
 import netrc
 import os
 import socket
+import uuid
 from pathlib import Path
 from typing import Any, Optional
 
 from lightning.pytorch.loggers import CSVLogger, Logger
 
 from config import Config
+from utils.errors import UserInputError
+from utils.run_dir import WANDB_ID_FILE, WANDB_RUN_ID_ENV, stored_wandb_id
 
 WANDB_HOST = "api.wandb.ai"
 
@@ -48,12 +51,19 @@ def build_logger(config: Config, run_dir: Path) -> Optional[Logger]:
     if config.logger == "tensorboard":
         from lightning.pytorch.loggers import TensorBoardLogger
         return TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard")
+    # --resume continues the W&B run the directory recorded (one run in W&B, not two); start_run records the id
+    run_id = (stored_wandb_id(run_dir) if config.resume else None) or uuid.uuid4().hex[:8]
+    os.environ[WANDB_RUN_ID_ENV] = run_id
+    return _wandb_logger(config.wandb_project, run_dir, run_id, resume=config.resume, config=config.to_dict())
+
+
+def _wandb_logger(project: str, run_dir: Path, run_id: str, resume: bool, **options: Any) -> Logger:
     from lightning.pytorch.loggers import WandbLogger
     mode = wandb_mode()
     os.environ["WANDB_MODE"] = mode  # DDP children inherit the decision instead of re-probing
     os.environ.setdefault("WANDB_SILENT", "true")
-    logger = WandbLogger(project=config.wandb_project, name=run_dir.name, save_dir=str(run_dir), mode=mode,
-                         config=config.to_dict())
+    logger = WandbLogger(project=project, name=run_dir.name, save_dir=str(run_dir), mode=mode, id=run_id,
+                         **({"resume": "allow"} if resume else {}), **options)
     logger._wandb_init.pop("anonymous", None)  # Lightning always passes it; wandb 0.31 warns that it is obsolete
     return logger
 
@@ -65,16 +75,49 @@ def log_images(logger: Optional[Logger], images: dict[str, Path]) -> None:
             logger.log_image(key=f"plots/{name}", images=[str(path)])
 
 
-def finish_logger(logger: Optional[Logger], run_dir: Path) -> Optional[str]:
-    """Close the W&B run; return the ``wandb sync`` hint for an offline run."""
+def log_model_artifact(logger: Logger, path: Path, name: str, aliases: list[str]) -> None:
+    """Upload a file (or a directory) as a W&B ``model`` artifact of the logger's run; an offline run keeps it
+    for ``wandb sync``."""
+    import wandb
+
+    artifact = wandb.Artifact(name, type="model")
+    if path.is_dir():
+        artifact.add_dir(str(path))
+    else:
+        artifact.add_file(str(path))
+    logger.experiment.log_artifact(artifact, aliases=aliases)
+
+
+def finish_logger(logger: Optional[Logger], run_dir: Path, log_model: bool = False) -> Optional[str]:
+    """With ``log_model``, upload ``best.ckpt``; close the W&B run; return the ``wandb sync`` hint for an offline
+    run (every offline part of a resumed run has the same id, and syncing them all makes one W&B run)."""
     if logger is None or type(logger).__name__ != "WandbLogger":
         return None
     import wandb
 
     experiment: Any = logger.experiment
+    if log_model and (run_dir / "best.ckpt").is_file():
+        log_model_artifact(logger, run_dir / "best.ckpt", f"model-{experiment.id}", ["best"])
     offline = getattr(experiment.settings, "mode", "") == "offline" or os.environ.get("WANDB_MODE") == "offline"
-    directory = Path(experiment.dir).parent if offline else None
+    pattern = Path(experiment.dir).parent.parent / f"offline-run-*-{experiment.id}" if offline else None
     wandb.finish()
-    if directory is not None:
-        return f"W&B offline run saved; upload it with: wandb sync {directory}"
+    if pattern is not None:
+        return f"W&B offline run saved; upload it with: wandb sync {pattern}"
     return None
+
+
+def recorded_wandb_run(run_dir: Path) -> str:
+    """The id of the W&B run that trained in ``run_dir``; one line if the run was not logged to W&B."""
+    run_id = stored_wandb_id(run_dir)
+    if run_id is None:
+        raise UserInputError(f"--log_model: {run_dir} records no W&B run ({WANDB_ID_FILE} is missing: the run was "
+                             "not logged with --logger wandb)")
+    return run_id
+
+
+def upload_to_wandb_run(run_dir: Path, run_id: str, project: str, path: Path, name: str) -> Optional[str]:
+    """Add ``path`` as a model artifact to the W&B run ``run_id`` that trained in ``run_dir`` (``export
+    --log_model``); return the ``wandb sync`` hint for an offline run."""
+    logger = _wandb_logger(project, run_dir, run_id, resume=True)
+    log_model_artifact(logger, path, f"{name}-{run_id}", ["latest"])
+    return finish_logger(logger, run_dir)

@@ -6,12 +6,14 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from config import Config, save_config
 
 RUN_DIR_ENV = "SEQLAB_RUN_DIR"
 INCOMPLETE_MARKER = "INCOMPLETE"
+WANDB_RUN_ID_ENV = "WANDB_RUN_ID"  # set by utils.loggers.build_logger; wandb.init and DDP children read it too
+WANDB_ID_FILE = "wandb_run_id"  # so that --resume continues the same W&B run
 
 
 def resolve_run_dir(config: Config) -> Path:
@@ -38,6 +40,16 @@ def start_run(run_dir: Path, config: Config, resume: bool = False) -> None:
     (run_dir / INCOMPLETE_MARKER).write_text("training has not finished; metrics.json appears when it does\n")
     if not (resume and (run_dir / "config.yaml").is_file()):
         save_config(config, run_dir / "config.yaml")
+    if config.logger == "wandb" and os.environ.get(WANDB_RUN_ID_ENV):
+        (run_dir / WANDB_ID_FILE).write_text(os.environ[WANDB_RUN_ID_ENV] + "\n")
+
+
+def stored_wandb_id(run_dir: Path) -> Optional[str]:
+    """The W&B run id a run directory recorded, if it was logged to W&B."""
+    path = run_dir / WANDB_ID_FILE
+    if not path.is_file():
+        return None
+    return path.read_text().strip() or None
 
 
 def write_timing(run_dir: Path, timing: dict[str, Any]) -> Path:
