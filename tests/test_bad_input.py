@@ -136,7 +136,7 @@ def test_missing_target_column(capsys, tmp_path):
 
 def test_too_short_series_names_the_split(capsys, tmp_path):
     path = write(tmp_path, "short.csv", tiny_frame(25).to_csv(index=False))
-    line = refused(capsys, tmp_path, "--data_path", str(path), *FLAGS)
+    line = refused(capsys, tmp_path, "--data_path", str(path), "--val_ratio", "0.05", *FLAGS)  # 17 / 2 / 6 rows
     assert "short.csv: the val split has 2 rows, too short for --seq_len 12 + --horizon 3" in line
 
 

@@ -53,7 +53,7 @@ def test_the_user_s_omp_num_threads_wins_but_not_one_exported_by_a_launcher(fres
     assert inherited.threads == 4 and inherited.why.startswith("auto: 8 cores / 2 processes")
 
 
-def test_explicit_threads_and_bad_values(fresh_process, capsys: pytest.CaptureFixture) -> None:
+def test_explicit_threads_and_bad_values(fresh_process) -> None:
     plan = plan_threads(parse_config(["--threads", "5"]), environ={"OMP_NUM_THREADS": "1"})
     assert (plan.threads, plan.export, plan.adaptive, plan.why) == (5, True, False, "--threads 5")
     environ: dict[str, str] = {}
@@ -62,6 +62,9 @@ def test_explicit_threads_and_bad_values(fresh_process, capsys: pytest.CaptureFi
     for bad in ("0", "two", "-1"):
         with pytest.raises(UserInputError, match="--threads must be auto or a count >= 1"):
             plan_threads(parse_config(["--threads", bad]), environ={})
+
+
+def test_a_bad_threads_value_is_one_line_and_exit_2(capsys: pytest.CaptureFixture) -> None:
     assert main.main(["--threads", "0"]) == 2
     assert capsys.readouterr().err == "error: --threads must be auto or a count >= 1, got '0'\n"
 

@@ -89,7 +89,8 @@ def note_in_config_yaml(path: Path, plan: ThreadPlan) -> None:
     line records what it meant here."""
     if not path.is_file():
         return
-    text = re.sub(r"(?m)^(threads: .*?)(  # .*)?$", lambda match: f"{match.group(1)}  # this run: {plan.threads} per process ({plan.why})",
+    note = f"  # this run: {plan.threads} per process ({plan.why})"
+    text = re.sub(r"(?m)^(threads: .*?)(  # .*)?$", lambda match: match.group(1) + note,
                   path.read_text(encoding="utf-8"), count=1)
     path.write_text(text, encoding="utf-8")
 
