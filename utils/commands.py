@@ -164,9 +164,14 @@ def tune_command(argv: list[str]) -> int:
     seeds = [] if args.final_seeds is None else [token.strip() for token in args.final_seeds.split(",")]
     if not all(token.lstrip("-").isdigit() for token in seeds) or len(set(seeds)) != len(seeds):
         raise UserInputError(f"--final_seeds must be distinct integers like 1,2,3, got {args.final_seeds!r}")
+    from config import parse_config
+    from utils.threads import export_thread_environment, plan_threads
+
+    plan = plan_threads(parse_config(base_argv))  # as for a training run: decided before torch loads
+    export_thread_environment(plan)
     from utils.tune import tune
 
-    tune(base_argv, args.study, args.trials, args.storage, args.space, args.tune_dir, [int(s) for s in seeds])
+    tune(base_argv, args.study, args.trials, args.storage, args.space, args.tune_dir, [int(s) for s in seeds], plan)
     return 0
 
 

@@ -30,6 +30,8 @@ from config import Config, parse_config
 from utils.errors import UserInputError
 from utils.pruning import PruneOnValidationLoss
 from utils.search_space import DEFAULT_SPACES, as_flags, load_space, suggest
+from utils.thread_governor import apply_thread_plan
+from utils.threads import ThreadPlan
 
 OBJECTIVE = "val/loss"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -37,7 +39,8 @@ BASE_CONFIG_ATTR = "base_config"
 
 
 def tune(base_argv: list[str], study_name: str, trials: int, storage: str, space_path: Optional[str] = None,
-         tune_dir: Optional[str] = None, final_seeds: Optional[list[int]] = None) -> None:
+         tune_dir: Optional[str] = None, final_seeds: Optional[list[int]] = None,
+         thread_plan: Optional[ThreadPlan] = None) -> None:
     """Bring study ``study_name`` up to ``trials`` finished trials of ``base_argv`` + sampled flags, report the
     best, and retrain it with ``final_seeds`` when given. Every input is checked before the first trial."""
     from main import quiet_libraries
@@ -57,7 +60,7 @@ def tune(base_argv: list[str], study_name: str, trials: int, storage: str, space
     if remaining > 0:
         _check_same_base(study, base)
         with _wandb_group(study_name):
-            study.optimize(lambda trial: run_trial(trial, base_argv, space, runs), n_trials=remaining,
+            study.optimize(lambda trial: run_trial(trial, base_argv, space, runs, thread_plan), n_trials=remaining,
                            callbacks=[MaxTrialsCallback(trials, states=FINISHED)])  # parallel workers stop at N too
     print(study_report(study), flush=True)
     if final_seeds:
@@ -97,7 +100,8 @@ def fail_abandoned_trials(study: optuna.Study) -> list[int]:
     return failed
 
 
-def run_trial(trial: Trial, base_argv: list[str], space: dict[str, BaseDistribution], runs: Path) -> float:
+def run_trial(trial: Trial, base_argv: list[str], space: dict[str, BaseDistribution], runs: Path,
+              thread_plan: Optional[ThreadPlan] = None) -> float:
     """The objective: one normal training run of the sampled settings, without the test split; its value is the
     validation loss of the best checkpoint. A trial whose loss turns non-finite fails and the study goes on."""
     from main import train
@@ -115,7 +119,8 @@ def run_trial(trial: Trial, base_argv: list[str], space: dict[str, BaseDistribut
     print(f"\ntrial {trial.number}: {_describe(values)}; run directory {run_dir}", flush=True)
     pruning = PruneOnValidationLoss(trial, OBJECTIVE)
     try:
-        metrics = train(config, callbacks=[pruning], evaluate_test=False)
+        governor = [apply_thread_plan(thread_plan)] if thread_plan else []  # trials that meet share the cores
+        metrics = train(config, callbacks=[pruning, *governor], evaluate_test=False)
     except FloatingPointError as exc:
         _close_wandb_run()  # train() stopped before closing it; the next trial must not log into it
         print(f"trial {trial.number} failed: {exc}", file=sys.stderr)
