@@ -41,3 +41,11 @@ bench-seq2seq-training: .venv
 	$(PY) benchmarks/seq2seq_training.py
 
 .PHONY: bench-ett-quick bench-ett-headline bench-ett-ablate bench-segrnn-reference bench-seq2seq-training
+
+bench-suite-quick: .venv
+	$(PY) benchmarks/suite.py --quick --jobs 2
+
+bench-concurrency: .venv
+	$(PY) benchmarks/concurrency.py
+
+.PHONY: bench-suite-quick bench-concurrency
