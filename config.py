@@ -29,7 +29,7 @@ def _opt(default: Any, help: str) -> Any:
 class Config:
     # --- what to run -------------------------------------------------------------------------
     model: Optional[str] = _opt(
-        None, "model from the registry: rnn | lstm | gru | lstm_attention | seq2seq "
+        None, "model from the registry: rnn | lstm | gru | mingru | minlstm | lstm_attention | seq2seq "
               "(default: lstm_attention for numeric tasks, seq2seq for --task seq2seq)")
     task: Literal["regression", "classification", "seq2seq"] = _opt(
         "regression", "regression/forecasting on numbers, classification of row sequences, or token seq2seq")
@@ -80,8 +80,13 @@ class Config:
     lr: float = _opt(1e-3, "AdamW learning rate")
     lr_schedule: Literal["plateau", "halve", "cosine", "constant"] = _opt(
         "plateau", "numeric tasks: halve the lr on a validation plateau, after every epoch, cosine decay, or none")
-    loss: Literal["mse", "mae", "huber"] = _opt(
-        "mse", "regression training loss (early stopping and checkpoints follow it on validation)")
+    loss: Literal["mse", "mae", "huber", "quantile", "gaussian"] = _opt(
+        "mse", "regression training loss (early stopping and checkpoints follow it on validation); quantile "
+               "(pinball) and gaussian (NLL) forecast distributions, docs/probabilistic.md")
+    quantiles: str = _opt("0.1,0.5,0.9", "--loss quantile|gaussian: the quantiles forecast and scored, symmetric "
+                                         "around 0.5 (q and 1-q)")
+    conformal: Optional[str] = _opt(
+        None, "split-conformal intervals of these nominal coverages (e.g. 0.8,0.95) calibrated on validation")
     weight_decay: float = _opt(0.0, "AdamW weight decay")
     patience: int = _opt(5, "early-stopping patience in epochs on the validation loss (0 = off)")
     grad_clip: float = _opt(1.0, "gradient-norm clipping (0 = off)")
@@ -120,8 +125,8 @@ class Config:
     emb_size: int = _opt(256, "token embedding size")
     input_feeding: bool = _opt(
         True, "Luong attention: feed the previous attentional vector to the next step (off = one-call training)")
-    rnn_type: Literal["rnn", "gru", "lstm"] = _opt(
-        "gru", "seq2seq recurrent core (rnn = our RNN layer with hand-written BPTT)")
+    rnn_type: Literal["rnn", "gru", "lstm", "mingru", "minlstm"] = _opt(
+        "gru", "seq2seq recurrent core (rnn = our RNN layer with hand-written BPTT; mingru/minlstm = parallel scan)")
     teacher_forcing: float = _opt(1.0, "probability of feeding the gold token at each decoder step")
     beam_size: int = _opt(5, "beam width for test-time decoding (1 = greedy)")
     length_penalty: float = _opt(1.0, "GNMT length penalty alpha for beam search")
@@ -174,6 +179,7 @@ class Config:
         if self.delimiter == self.decimal != "auto":
             raise UserInputError(f"--delimiter and --decimal are both {self.delimiter!r}")
         self._validate_model()
+        self._validate_probabilistic()
         check_trainer_args(self.trainer)
         return self
 
@@ -204,6 +210,25 @@ class Config:
             raise UserInputError(f"--horizon {self.horizon} is not a multiple of --segment_len {self.segment_len} "
                                  f"(--model {self.model} {'--head pmf ' if self.head == 'pmf' else ''}decodes "
                                  "segments of that length)")
+
+    def _validate_probabilistic(self) -> None:
+        if self.loss in ("quantile", "gaussian") and self.task != "regression":
+            raise UserInputError(f"--loss {self.loss} forecasts distributions: it needs --task regression")
+        self.quantile_levels()
+        if self.conformal is not None:
+            if self.task != "regression":
+                raise UserInputError("--conformal gives forecast intervals: it needs --task regression")
+            self.conformal_levels()
+
+    def quantile_levels(self) -> list[float]:
+        """--quantiles as sorted floats (checked: in (0, 1), symmetric around 0.5)."""
+        from utils.levels import parse_levels
+        return parse_levels(self.quantiles, "--quantiles", need_median=True)
+
+    def conformal_levels(self) -> list[float]:
+        """--conformal as sorted nominal coverages in (0, 1); empty without the flag."""
+        from utils.levels import parse_levels
+        return parse_levels(self.conformal, "--conformal") if self.conformal else []
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

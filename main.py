@@ -10,6 +10,7 @@ import os
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from config import Config, parse_config
@@ -61,11 +62,17 @@ def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: boo
     # the best checkpoint; a run that saved none (--trainer.fast_dev_run) is evaluated with its final weights
     best = (trainer.checkpoint_callback.best_model_path or None) if trainer.checkpoint_callback else None
     val = trainer.validate(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
+    if config.conformal:  # calibrated with the best weights, before the test windows are seen
+        from utils.conformal import calibrate
+        calibrate(task, datamodule.val_dataloader())
     test = (trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
             if evaluate_test else {})
     if not trainable and trainer.is_global_zero:  # its checkpoint, for a later predict/export like any run
         for name in ("best.ckpt", "last.ckpt"):
             trainer.save_checkpoint(run_dir / name)
+    elif config.conformal and best and trainer.is_global_zero:
+        from utils.conformal import store_radii
+        store_radii(task, Path(best))
     # metrics.json holds only what a seeded --deterministic run reproduces exactly; timings go to timing.json
     metrics: dict[str, Any] = {**val, **test, "epochs_trained": trainer.current_epoch,
                                "parameters": sum(p.numel() for p in task.parameters()),

@@ -1,10 +1,15 @@
-"""Times forward+backward of ``out.sum()`` for nn.RNN vs models.recurrent.rnn.RNN and nn.LSTM vs ScratchLSTM (plus a
-naive autograd Python-loop LSTM) on CPU with 2 threads; candidates are interleaved, median after warm-up.
-Run: ``python benchmarks/cells.py`` (add ``--quick`` for fewer repeats); prints a markdown table.
+"""Times forward+backward of ``out.sum()`` for nn.RNN vs models.recurrent.rnn.RNN, nn.LSTM vs ScratchLSTM (plus a
+naive autograd Python-loop LSTM) and minLSTM, and nn.GRU vs minGRU, on CPU with 2 threads; candidates are
+interleaved, median after warm-up. minGRU / minLSTM run their CPU loop; "minGRU log-space scan" forces the
+parallel scan used on accelerators. Each row's ratio is to its native reference: nn.RNN for RNN rows, nn.LSTM for
+LSTM-like rows, nn.GRU for GRU-like rows.
+Run: ``python benchmarks/cells.py`` (``--quick`` for fewer repeats) prints a markdown table; ``--json`` prints one JSON
+list of rows ``{"shape", "module", "native", "ms" (fwd+bwd), "fwd_ms", "x_native"}`` instead.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -16,9 +21,11 @@ from torch import Tensor, nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from models.recurrent.lstm import ScratchLSTM  # noqa: E402
+from models.recurrent.minimal import MinimalRNN  # noqa: E402
 from models.recurrent.rnn import RNN  # noqa: E402
 
-SHAPES = [(32, 96, 7, 128), (128, 50, 256, 512)]  # (B, T, I, H)
+SHAPES = [(32, 96, 7, 128), (128, 50, 256, 512), (32, 720, 7, 128)]  # (B, T, I, H)
+LONG = SHAPES[2]  # where minGRU's parallel scan is compared with nn.GRU
 
 
 class NaiveLSTM(nn.Module):
@@ -56,7 +63,11 @@ def step(module: nn.Module, x: Tensor) -> tuple[float, float]:
     return t1 - t0, t2 - t0
 
 
-def bench_shape(B: int, T: int, I: int, H: int, warmup: int, repeats: int, naive: bool) -> list[tuple]:
+def shape_name(B: int, T: int, I: int, H: int) -> str:
+    return f"B{B}-T{T}-I{I}-H{H}"
+
+
+def bench_shape(B: int, T: int, I: int, H: int, warmup: int, repeats: int, naive: bool) -> list[dict]:
     torch.manual_seed(0)
     nn_rnn = nn.RNN(I, H, batch_first=True)
     our_rnn = RNN(I, H, batch_first=True)
@@ -67,6 +78,9 @@ def bench_shape(B: int, T: int, I: int, H: int, warmup: int, repeats: int, naive
     cands: list[tuple[str, nn.Module, str]] = [
         ("nn.RNN", nn_rnn, "nn.RNN"), ("recurrent.RNN", our_rnn, "nn.RNN"),
         ("nn.LSTM", nn_lstm, "nn.LSTM"), ("ScratchLSTM", our_lstm, "nn.LSTM"),
+        ("minLSTM", MinimalRNN(I, H, kind="minlstm"), "nn.LSTM"),
+        ("nn.GRU", nn.GRU(I, H, batch_first=True), "nn.GRU"), ("minGRU", MinimalRNN(I, H, kind="mingru"), "nn.GRU"),
+        ("minGRU log-space scan", MinimalRNN(I, H, kind="mingru", scan="parallel"), "nn.GRU"),
     ]
     if naive:
         cands.append(("naive loop LSTM", NaiveLSTM(nn_lstm), "nn.LSTM"))
@@ -80,32 +94,41 @@ def bench_shape(B: int, T: int, I: int, H: int, warmup: int, repeats: int, naive
                 fwd[name].append(f)
                 tot[name].append(t)
     med = {n: statistics.median(v) for n, v in tot.items()}
-    rows = []
-    for name, _, native in cands:
-        rows.append((f"B={B} T={T} I={I} H={H}", name, 1e3 * statistics.median(fwd[name]), 1e3 * med[name],
-                     med[name] / med[native]))
-    return rows
+    return [dict(shape=shape_name(B, T, I, H), module=name, native=native, ms=round(1e3 * med[name], 2),
+                 fwd_ms=round(1e3 * statistics.median(fwd[name]), 2), x_native=round(med[name] / med[native], 3))
+            for name, _, native in cands]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 warm-up + 3 repeats instead of 2 + 5")
-    parser.add_argument("--shape", choices=["small", "large", "all"], default="all")
+    parser.add_argument("--shape", choices=["small", "large", "long", "all"], default="all")
     parser.add_argument("--naive", choices=["small", "all", "none"], default="small",
                         help="where to time the naive loop LSTM (~8 s per fwd+bwd at the large shape)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", action="store_true", help="print one JSON list of rows instead of a table")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     warmup, repeats = (1, 3) if args.quick else (2, 5)
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, threads={args.threads}, "
-          f"warm-up {warmup}, median of {repeats}\n")
-    print("| shape | module | fwd ms | fwd+bwd ms | ratio to native |")
-    print("|---|---|---:|---:|---:|")
-    shapes = {"small": SHAPES[:1], "large": SHAPES[1:], "all": SHAPES}[args.shape]
+    shapes = {"small": SHAPES[:1], "large": SHAPES[1:2], "long": SHAPES[2:], "all": SHAPES}[args.shape]
+    if not args.json:
+        print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, threads={args.threads}, "
+              f"warm-up {warmup}, median of {repeats}\n")
+        print("| shape | module | native | fwd ms | fwd+bwd ms | ratio to native |")
+        print("|---|---|---|---:|---:|---:|")
+    rows = []
     for shape in shapes:
         naive = args.naive == "all" or (args.naive == "small" and shape == SHAPES[0])
-        for s, name, f, t, ratio in bench_shape(*shape, warmup, repeats, naive=naive):
-            print(f"| {s} | {name} | {f:.1f} | {t:.1f} | {ratio:.2f}x |", flush=True)
+        for row in bench_shape(*shape, warmup, repeats, naive=naive):
+            rows.append(row)
+            if not args.json:
+                print(f"| {row['shape']} | {row['module']} | {row['native']} | {row['fwd_ms']:.1f} | {row['ms']:.1f} "
+                      f"| {row['x_native']:.2f}x |", flush=True)
+    if args.json:
+        print(json.dumps(rows))
+    elif LONG in shapes:
+        ratio = next(r["x_native"] for r in rows if r["shape"] == shape_name(*LONG) and r["module"] == "minGRU")
+        print(f"\nminGRU fwd+bwd at {shape_name(*LONG)}: {1 / ratio:.1f}x faster than nn.GRU (goal: 5x)")
 
 
 if __name__ == "__main__":

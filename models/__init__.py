@@ -13,6 +13,8 @@ NUMERIC_MODELS: dict[str, str] = {
     "rnn": "models.recurrent_regressor:build_rnn",
     "lstm": "models.recurrent_regressor:build_lstm",
     "gru": "models.recurrent_regressor:build_gru",
+    "mingru": "models.recurrent_regressor:build_mingru",
+    "minlstm": "models.recurrent_regressor:build_minlstm",
     "lstm_attention": "models.lstm_attention:build_lstm_attention",
     "seq2seq": "models.seq2seq:build_seq2seq_forecaster",
     "linear": "models.baselines:build_linear",

@@ -1,4 +1,4 @@
-"""``--model rnn | lstm | gru``: a recurrent core whose last layer's final state feeds a direct head."""
+"""``--model rnn | lstm | gru | mingru | minlstm``: a recurrent core whose last layer's final state feeds a direct head."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
@@ -44,3 +44,13 @@ def build_lstm(config: "Config", spec: SeriesSpec, channels: int) -> RecurrentRe
 def build_gru(config: "Config", spec: SeriesSpec, channels: int) -> RecurrentRegressor:
     """``--model gru`` (``channels`` is not used)."""
     return _build("gru", config, spec)
+
+
+def build_mingru(config: "Config", spec: SeriesSpec, channels: int) -> RecurrentRegressor:
+    """``--model mingru``: parallel-scan minGRU (``channels`` is not used)."""
+    return _build("mingru", config, spec)
+
+
+def build_minlstm(config: "Config", spec: SeriesSpec, channels: int) -> RecurrentRegressor:
+    """``--model minlstm``: parallel-scan minLSTM (``channels`` is not used)."""
+    return _build("minlstm", config, spec)

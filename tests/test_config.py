@@ -45,3 +45,19 @@ def test_bad_yaml_is_refused(tmp_path: Path) -> None:
     path.write_text("modle: lstm\n")
     with pytest.raises(UserInputError, match="unknown setting"):
         parse_config(["--config", str(path)])
+
+
+@pytest.mark.slow
+def test_parsing_and_validating_never_loads_torch() -> None:
+    """main.py decides the thread environment after parse_config and before torch loads (utils/threads.py), so no
+    check in Config may import torch, whichever flags are given."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import sys, config; config.parse_config(['--model', 'gru', '--loss', 'quantile', '--conformal', "
+            "'0.8,0.95', '--trainer.max_steps', '3', '--segment_len', '4']); config.parse_config(['--task', "
+            "'seq2seq']); assert 'torch' not in sys.modules, 'torch was imported'")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

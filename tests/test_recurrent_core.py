@@ -14,12 +14,13 @@ from torch import nn
 import main
 from models.recurrent.core import CustomLSTM, RecurrentCore, build_recurrent_core
 from models.recurrent.lstm import LSTMRecurrence, ScratchLSTM
+from models.recurrent.minimal import MinimalRNN
 from models.recurrent.rnn import RNN
 from models.tasks.forecasting import ForecastingTask
 from tests.conftest import TINY_FLAGS, write_tiny_series
 
 CORES = [("rnn", "native", RNN), ("gru", "native", nn.GRU), ("lstm", "native", nn.LSTM),
-         ("lstm", "scratch", ScratchLSTM)]
+         ("lstm", "scratch", ScratchLSTM), ("mingru", "native", MinimalRNN), ("minlstm", "native", MinimalRNN)]
 LENGTHS = [6, 2, 4]  # unsorted on purpose
 
 

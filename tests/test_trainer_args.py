@@ -81,3 +81,14 @@ def test_fast_dev_run_finishes_a_run_without_a_best_checkpoint(tiny_csv: Path, t
                       "--trainer.fast_dev_run", "true"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs_trained"] == 1 and "test/mse" in metrics and not (out / "best.ckpt").exists()
+
+
+def test_argument_names_read_from_source_equal_the_signature() -> None:
+    """The names are read from lightning's source (no torch import at parse time); they must be the real ones."""
+    import inspect
+
+    from lightning import Trainer
+
+    from utils.trainer_args import trainer_argument_names
+
+    assert trainer_argument_names() == set(inspect.signature(Trainer.__init__).parameters) - {"self"}

@@ -5,13 +5,14 @@ Written once, on global rank 0, after testing with the best weights; the returne
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import numpy as np
 import pandas as pd
 import torch
 
-from utils.plots import plot_alignment, plot_attention_profile, plot_forecasts
+from utils.plots import plot_alignment, plot_attention_profile, plot_calibration, plot_forecasts
+from utils.levels import central_coverages, level_name
 
 
 def write_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[str, Path]:
@@ -37,8 +38,33 @@ def predict_split(task: Any, loader: Any) -> tuple[np.ndarray, np.ndarray, np.nd
             np.concatenate(attns) if attns else None)
 
 
+@torch.no_grad()
+def predict_quantiles(task: Any, inputs: Iterable[torch.Tensor]) -> np.ndarray:
+    """``(windows, H, n_targets, K)`` quantiles (model units) of a distribution head over input batches, in order."""
+    task.eval()
+    return np.concatenate([task.model.quantiles(task.model.distribution(x.to(task.device))[0]).float().cpu().numpy()
+                           for x in inputs])
+
+
+def forecast_intervals(task: Any, inputs: Iterable[torch.Tensor], prediction: np.ndarray
+                       ) -> dict[str, tuple[float, np.ndarray, np.ndarray]]:
+    """Central intervals (model units), label -> (nominal coverage, lower, upper): the distribution head's
+    (widest first), then the conformal ones; the table's bound columns and the plots read them."""
+    intervals: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
+    if task.distributional:
+        quantiles = predict_quantiles(task, inputs)
+        for i, coverage in enumerate(central_coverages(task.config.quantile_levels())):
+            intervals[level_name(coverage)] = (coverage, quantiles[..., i], quantiles[..., -1 - i])
+    if task.conformal_radii is not None:
+        radii = task.conformal_radii.numpy()
+        for coverage, radius in sorted(zip(task.conformal_levels, radii), reverse=True):
+            intervals[f"conformal_{level_name(coverage)}"] = (coverage, prediction - radius, prediction + radius)
+    return intervals
+
+
 def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[str, Path]:
-    """``predictions.csv`` (every test window, original units), ``forecast.png``, ``attention.png``."""
+    """``predictions.csv`` (every test window, original units, with ``lower_L`` / ``upper_L`` bounds of each
+    interval), ``forecast.png`` (a fan chart when there are intervals), ``calibration.png``, ``attention.png``."""
     x, y, prediction, attention = predict_split(task, datamodule.test_dataloader())
     images: dict[str, Path] = {}
     if task.spec.is_classification:
@@ -49,23 +75,49 @@ def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[
         actual, predicted = y * std + mean, prediction * std + mean
         windows, horizon, n_targets = actual.shape
         names = task.hparams.target_names
-        pd.DataFrame({
+        inputs = (batch[0] for batch in datamodule.test_dataloader())
+        intervals = {label: (coverage, lower * std + mean, upper * std + mean)
+                     for label, (coverage, lower, upper) in forecast_intervals(task, inputs, prediction).items()}
+        table = pd.DataFrame({
             "window": np.repeat(np.arange(windows), horizon * n_targets),
             "step": np.tile(np.repeat(np.arange(1, horizon + 1), n_targets), windows),
             "target": np.tile(names, windows * horizon),
             "actual": actual.reshape(-1),
             "predicted": predicted.reshape(-1),
-        }).to_csv(run_dir / "predictions.csv", index=False, float_format="%.6g")
+        })
+        for label, (_, lower, upper) in intervals.items():
+            table[f"lower_{label}"] = lower.reshape(-1)
+            table[f"upper_{label}"] = upper.reshape(-1)
+        table.to_csv(run_dir / "predictions.csv", index=False, float_format="%.6g")
         picks = np.linspace(0, windows - 1, num=min(4, windows)).astype(int)
         target = 0
         history = _history(x[picks], task.spec.target_index[target], mean[target], std[target])
+        fan = [(f"{label.replace('conformal_', '')}% {'conformal ' if 'conformal' in label else ''}interval",
+                lower[picks, :, target], upper[picks, :, target])
+               for label, (_, lower, upper) in intervals.items()
+               if label.startswith("conformal_") != task.distributional]  # the model's own bands if it has any
         images["forecast"] = plot_forecasts(history, actual[picks, :, target], predicted[picks, :, target],
                                             names[target], run_dir / "forecast.png",
-                                            titles=[f"test window {i}" for i in picks])
+                                            titles=[f"test window {i}" for i in picks], bands=fan)
+        if intervals:
+            images["calibration"] = plot_calibration(_empirical_coverage(actual, intervals),
+                                                     run_dir / "calibration.png")
     if attention is not None:  # (windows, steps), or (windows, decoder steps, steps): averaged over the decoder
         rows = attention if attention.ndim == 2 else attention.mean(axis=1)
         images["attention"] = plot_attention_profile(rows, run_dir / "attention.png")
     return images
+
+
+def _empirical_coverage(actual: np.ndarray, intervals: dict[str, tuple[float, np.ndarray, np.ndarray]]
+                        ) -> dict[str, tuple[list[float], list[float]]]:
+    """Method ("model intervals" or "conformal") -> (nominal coverages, shares of ``actual`` inside), for the plot."""
+    coverage: dict[str, tuple[list[float], list[float]]] = {}
+    for label, (nominal, lower, upper) in sorted(intervals.items(), key=lambda item: item[1][0]):
+        method = "conformal" if label.startswith("conformal_") else "model intervals"
+        nominals, empirical = coverage.setdefault(method, ([], []))
+        nominals.append(nominal)
+        empirical.append(float(np.mean((actual >= lower) & (actual <= upper))))
+    return coverage
 
 
 def _history(x: np.ndarray, column: int, mean: float, std: float) -> np.ndarray:

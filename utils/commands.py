@@ -93,10 +93,10 @@ def predict_command(argv: list[str]) -> int:
     forecaster = checkpoint_forecaster(args.ckpt) if args.ckpt else file_forecaster(args.model_file)
     series = read_recent(args.data_path, forecaster.meta, backtest=args.backtest)
     if args.backtest:
-        forecast = backtest(forecaster.run, series, forecaster.meta, args.batch_size)
+        forecast = backtest(forecaster.run, series, forecaster.meta, args.batch_size, forecaster.run_intervals)
         print(backtest_summary(forecast), file=sys.stdout if args.output else sys.stderr)
     else:
-        forecast = forecast_next(forecaster.run, series, forecaster.meta)
+        forecast = forecast_next(forecaster.run, series, forecaster.meta, forecaster.run_intervals)
     write_table(forecast.table, args.output)
     if args.plot:
         from utils.forecast_plot import plot_backtest, plot_forecast

@@ -18,6 +18,8 @@ from data.recent import RecentSeries, future_dates
 from data.series_meta import SeriesMeta
 
 RunModel = Callable[[np.ndarray], np.ndarray]
+# scaled input windows -> interval label ("80", "conformal_95") -> scaled (lower, upper), each (B, horizon, targets)
+RunIntervals = Callable[[np.ndarray], dict[str, tuple[np.ndarray, np.ndarray]]]
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Forecast:
     predicted: np.ndarray  # (windows, horizon, targets)
     first_rows: np.ndarray  # (windows,) the file row each window's step 1 forecasts (== rows: past the end)
     future: Optional[pd.DatetimeIndex] = None  # timestamps of a forecast past the end, if the file has them
+    intervals: Optional[dict[str, tuple[np.ndarray, np.ndarray]]] = None  # label -> (lower, upper), like predicted
 
 
 def run_windows(run_model: RunModel, series: RecentSeries, meta: SeriesMeta, starts: np.ndarray,
@@ -38,24 +41,45 @@ def run_windows(run_model: RunModel, series: RecentSeries, meta: SeriesMeta, sta
     return np.concatenate(scaled).astype(np.float64) * np.asarray(meta.target_std) + np.asarray(meta.target_mean)
 
 
-def forecast_next(run_model: RunModel, series: RecentSeries, meta: SeriesMeta) -> Forecast:
-    """The ``horizon`` steps after the file's last row, one row per step and one column per target."""
+def interval_windows(run_intervals: Optional[RunIntervals], series: RecentSeries, meta: SeriesMeta,
+                     starts: np.ndarray, batch_size: int) -> Optional[dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Interval bounds in original units, label -> (lower, upper) each (len(starts), horizon, targets)."""
+    if run_intervals is None:
+        return None
+    batches = [run_intervals(np.ascontiguousarray(series.input_windows(starts[i:i + batch_size], meta.seq_len)))
+               for i in range(0, len(starts), batch_size)]
+    std, mean = np.asarray(meta.target_std), np.asarray(meta.target_mean)
+    return {label: tuple(np.concatenate([batch[label][side] for batch in batches]).astype(np.float64) * std + mean
+                         for side in (0, 1)) for label in batches[0]}
+
+
+def forecast_next(run_model: RunModel, series: RecentSeries, meta: SeriesMeta,
+                  run_intervals: Optional[RunIntervals] = None) -> Forecast:
+    """The ``horizon`` steps after the file's last row, one row per step and one column per target (and
+    ``TARGET_lower_L`` / ``TARGET_upper_L`` per interval of a probabilistic or conformal checkpoint)."""
     start = series.rows - meta.seq_len
     predicted = run_windows(run_model, series, meta, np.array([start]), 1)
+    intervals = interval_windows(run_intervals, series, meta, np.array([start]), 1)
     future = future_dates(series, meta)
     table = pd.DataFrame({"step": np.arange(1, meta.horizon + 1)})
     if future is not None:
         table[series.date_column] = future
     for k, name in enumerate(meta.target_names):
         table[name] = predicted[0, :, k]
-    return Forecast(table, predicted, np.array([series.rows]), future)
+        for label, (lower, upper) in (intervals or {}).items():
+            table[f"{name}_lower_{label}"] = lower[0, :, k]
+            table[f"{name}_upper_{label}"] = upper[0, :, k]
+    return Forecast(table, predicted, np.array([series.rows]), future, intervals)
 
 
-def backtest(run_model: RunModel, series: RecentSeries, meta: SeriesMeta, batch_size: int = 256) -> Forecast:
-    """Every full window of the file: one row per (window, step, target) with the actual value and the error."""
+def backtest(run_model: RunModel, series: RecentSeries, meta: SeriesMeta, batch_size: int = 256,
+             run_intervals: Optional[RunIntervals] = None) -> Forecast:
+    """Every full window of the file: one row per (window, step, target) with the actual value and the error
+    (and ``lower_L`` / ``upper_L`` per interval of a probabilistic or conformal checkpoint)."""
     windows = series.rows - meta.seq_len - meta.horizon + 1
     starts = np.arange(windows)
     predicted = run_windows(run_model, series, meta, starts, batch_size)
+    intervals = interval_windows(run_intervals, series, meta, starts, batch_size)
     rows = starts[:, None] + meta.seq_len + np.arange(meta.horizon)  # (windows, horizon) file rows forecast
     actual = series.targets[rows]
     n_targets = len(meta.target_names)
@@ -67,7 +91,10 @@ def backtest(run_model: RunModel, series: RecentSeries, meta: SeriesMeta, batch_
     table["actual"] = actual.reshape(-1)
     table["predicted"] = predicted.reshape(-1)
     table["error"] = table["predicted"] - table["actual"]
-    return Forecast(table, predicted, rows[:, 0])
+    for label, (lower, upper) in (intervals or {}).items():
+        table[f"lower_{label}"] = lower.reshape(-1)
+        table[f"upper_{label}"] = upper.reshape(-1)
+    return Forecast(table, predicted, rows[:, 0], intervals=intervals)
 
 
 def backtest_summary(forecast: Forecast) -> str:

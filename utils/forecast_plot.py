@@ -17,7 +17,8 @@ MAX_PANELS = 8
 
 
 def plot_forecast(series: RecentSeries, meta: SeriesMeta, forecast: Forecast, path: Path) -> Path:
-    """One panel per target (the first MAX_PANELS): the last input window and the forecast after it."""
+    """One panel per target (the first MAX_PANELS): the last input window and the forecast after it, shaded by
+    its intervals when the checkpoint has them."""
     history_rows = np.arange(series.rows - meta.seq_len, series.rows)
     if series.dates is not None and forecast.future is not None:
         x_history, x_future = series.dates.to_numpy()[history_rows], forecast.future
@@ -27,6 +28,9 @@ def plot_forecast(series: RecentSeries, meta: SeriesMeta, forecast: Forecast, pa
     for k, ax in enumerate(axes):
         ax.plot(x_history, series.targets[history_rows, k], color="0.4", lw=1, label="input")
         ax.plot(x_future, forecast.predicted[0, :, k], color="tab:orange", lw=1.5, ls="--", label="forecast")
+        for i, (label, (lower, upper)) in enumerate((forecast.intervals or {}).items()):
+            ax.fill_between(x_future, lower[0, :, k], upper[0, :, k], color="tab:orange", alpha=0.12 + 0.1 * i,
+                            lw=0, label=f"{label.replace('_', ' ')}% interval")
         ax.set_ylabel(meta.target_names[k])
     axes[0].legend(loc="upper left", fontsize=8)
     axes[0].set_title(f"{Path(series.path).name}: next {meta.horizon} steps", fontsize=9)

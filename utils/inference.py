@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 from data.series_meta import SeriesMeta
 from utils.errors import UserInputError
-from utils.forecast_io import RunModel
+from utils.forecast_io import RunIntervals, RunModel
 from utils.model_metadata import FORECASTER, TORCHSCRIPT_FILE, METADATA_KEY, parse_metadata
 
 ONNX_SUFFIXES = {".onnx"}
@@ -22,6 +22,7 @@ ONNX_SUFFIXES = {".onnx"}
 class Forecaster:
     meta: SeriesMeta
     run: RunModel  # scaled (B, seq_len, features) float32 -> scaled (B, horizon, targets)
+    run_intervals: Optional[RunIntervals] = None  # checkpoints of --loss quantile|gaussian or --conformal runs
 
 
 def forecast_meta(task: Any, path: Any) -> SeriesMeta:
@@ -53,7 +54,15 @@ def checkpoint_forecaster(path: str) -> Forecaster:
         with torch.inference_mode():
             return task.model(torch.from_numpy(x))[0].float().numpy()
 
-    return Forecaster(meta, run)
+    def run_intervals(x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        from utils.artifacts import forecast_intervals
+
+        with torch.inference_mode():
+            intervals = forecast_intervals(task, [torch.from_numpy(x)], run(x))
+        return {label: (lower, upper) for label, (_, lower, upper) in intervals.items()}
+
+    probabilistic = task.distributional or task.conformal_radii is not None
+    return Forecaster(meta, run, run_intervals if probabilistic else None)
 
 
 def onnx_forecaster(path: str) -> Forecaster:

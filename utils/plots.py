@@ -12,14 +12,19 @@ import numpy as np  # noqa: E402
 
 
 def plot_forecasts(history: np.ndarray, actual: np.ndarray, predicted: np.ndarray, target_name: str,
-                   path: Path, titles: Optional[Sequence[str]] = None) -> Path:
-    """history (W, T), actual/predicted (W, H) for a few windows, in original units."""
+                   path: Path, titles: Optional[Sequence[str]] = None,
+                   bands: Sequence[tuple[str, np.ndarray, np.ndarray]] = ()) -> Path:
+    """history (W, T), actual/predicted (W, H) for a few windows, in original units; ``bands`` (label, lower,
+    upper (W, H)), widest first, shade a fan chart of intervals around the forecast."""
     windows = len(actual)
     fig, axes = plt.subplots(windows, 1, figsize=(9, 2.4 * windows), squeeze=False)
     for i, ax in enumerate(axes[:, 0]):
         t_hist = np.arange(-history.shape[1], 0)
         t_future = np.arange(actual.shape[1])
         ax.plot(t_hist, history[i], color="0.5", lw=1, label="input")
+        for k, (label, lower, upper) in enumerate(bands):
+            ax.fill_between(t_future, lower[i], upper[i], color="tab:orange", alpha=0.15 + 0.15 * k, lw=0,
+                            label=label)
         ax.plot(t_future, actual[i], color="tab:blue", lw=1.5, label="actual")
         ax.plot(t_future, predicted[i], color="tab:orange", lw=1.5, ls="--", label="forecast")
         ax.axvline(-0.5, color="0.8", lw=1)
@@ -92,5 +97,23 @@ def plot_attention_profile(weights: np.ndarray, path: Path, rows_shown: int = 16
     rows.set_xlabel("input step (0 = oldest, the forecast starts after the last)")
     fig.colorbar(image, ax=[profile, rows], label="attention weight", fraction=0.03)
     fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_calibration(coverage: dict[str, tuple[Sequence[float], Sequence[float]]], path: Path) -> Path:
+    """Empirical against nominal coverage of the central intervals, one line per method (label -> (nominal,
+    empirical)); the diagonal is ideal."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], color="0.7", lw=1, ls="--", label="ideal")
+    for label, (nominal, empirical) in coverage.items():
+        ax.plot(nominal, empirical, marker="o", label=label)
+    ax.set_xlabel("nominal coverage")
+    ax.set_ylabel("empirical coverage (test windows)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

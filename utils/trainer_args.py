@@ -8,8 +8,11 @@ flag to use instead.
 """
 from __future__ import annotations
 
+import ast
 import difflib
-import inspect
+import functools
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -60,13 +63,27 @@ def split_trainer_args(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
     return rest, values
 
 
+@functools.lru_cache(maxsize=1)
+def trainer_argument_names() -> frozenset[str]:
+    """``lightning.Trainer.__init__``'s parameter names, read from its source: importing lightning would load
+    torch before main.py has set the thread environment (utils/threads.py)."""
+    spec = importlib.util.find_spec("lightning")  # finds the package without importing it
+    if spec is None or spec.origin is None:
+        raise UserInputError("--trainer.*: the lightning package is not installed")
+    source = Path(spec.origin).parent / "pytorch" / "trainer" / "trainer.py"
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ClassDef) and node.name == "Trainer":
+            init = next(n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+            arguments = [*init.args.posonlyargs, *init.args.args, *init.args.kwonlyargs]
+            return frozenset(a.arg for a in arguments) - {"self"}
+    raise UserInputError(f"--trainer.*: no Trainer class in {source}")
+
+
 def check_trainer_args(values: dict[str, Any], source: str = "") -> dict[str, Any]:
     """Refuse names ``lightning.Trainer`` does not take, or that the project's own flags set."""
     if not values:
         return values
-    from lightning import Trainer
-
-    known = set(inspect.signature(Trainer.__init__).parameters) - {"self"}
+    known = trainer_argument_names()
     where = f"{source}: " if source else ""
     for name, value in values.items():
         if name in OWN_FLAGS:

@@ -2,12 +2,12 @@
 
 Reading :func:`build_forecaster` top to bottom gives the composition, outermost first::
 
-    ChannelIndependent( RevIN( LinearSkip( SegmentInput( core ) ) ) )
+    DistributionHead( ChannelIndependent( RevIN( LinearSkip( SegmentInput( core ) ) ) ) )
 
-Each layer is a flag (``--channel_independent``, ``--revin``, ``--linear_skip``, ``--segment_len``); the baselines
-(``models/baselines.py``) take only channel independence and, if trained, normalisation. Every
-layer and the core see a :class:`SeriesSpec` describing exactly the tensor they receive, and what a core needs
-to know beyond that (how many channels a batch interleaves) is passed to its builder as an argument.
+Each layer is a flag (``--loss quantile|gaussian``, ``--channel_independent``, ``--revin``, ``--linear_skip``,
+``--segment_len``); the baselines (``models/baselines.py``) take only the distribution head, channel
+independence and, if trained, normalisation. Every layer and the core see a :class:`SeriesSpec` describing
+exactly the tensor they receive, and what a core needs to know beyond that (how many channels a batch interleaves) is passed to its builder as an argument.
 Flag combinations are validated once, in ``Config.validate``.
 """
 from __future__ import annotations
@@ -19,10 +19,13 @@ from torch import nn
 
 from models import BASELINES, PARAMETER_FREE, model_builder
 from models.forecasting.channel_independence import ChannelIndependent, univariate_spec
+from models.forecasting.distribution import DistributionHead
 from models.forecasting.linear_skip import LinearSkip
 from models.forecasting.revin import RevIN
 from models.forecasting.segments import SegmentInput
 from models.spec import SeriesSpec
+
+DISTRIBUTION_LOSSES = ("quantile", "gaussian")  # --loss values that add a DistributionHead
 
 if TYPE_CHECKING:
     from config import Config
@@ -47,6 +50,8 @@ def build_forecaster(config: "Config", spec: SeriesSpec) -> nn.Module:
         model = RevIN(model, series, mode=config.revin_mode)
     if channel_independent:
         model = ChannelIndependent(model, spec)
+    if forecasting and config.loss in DISTRIBUTION_LOSSES:
+        model = DistributionHead(model, spec, config.loss, config.quantile_levels())
     return model
 
 

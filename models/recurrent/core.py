@@ -1,8 +1,8 @@
 """The one batch-first recurrent core every model uses, and the one factory behind ``--rnn_type`` / ``--lstm_impl``.
 
 Whatever runs inside (``nn.GRU`` / ``nn.LSTM``, or our :class:`~models.recurrent.rnn.RNN` /
-:class:`~models.recurrent.lstm.ScratchLSTM`), a model sees one contract: variable lengths, a documented state
-layout and float32 under CPU autocast.
+:class:`~models.recurrent.lstm.ScratchLSTM` / :class:`~models.recurrent.minimal.MinimalRNN`), a model sees one
+contract: variable lengths, a documented state layout and float32 under CPU autocast.
 """
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from models.recurrent.base import RecurrentBase
 from models.recurrent.lstm import ScratchLSTM
+from models.recurrent.minimal import MINIMAL_KINDS, MinimalRNN
 from models.recurrent.packing import merge_directions
 from models.recurrent.precision import State, float32_under_cpu_autocast
 from models.recurrent.rnn import RNN
 
-RNN_TYPES = ("rnn", "gru", "lstm")
+RNN_TYPES = ("rnn", "gru", "lstm", *MINIMAL_KINDS)
 LSTM_IMPLS = ("native", "scratch")
 
 
@@ -61,7 +62,7 @@ class RecurrentCore(nn.Module):
         return float32_under_cpu_autocast(self._run, x, state, lengths)
 
     def _run(self, x: Tensor, state: Optional[State], lengths: Optional[Tensor]) -> tuple[Tensor, State]:
-        if isinstance(self.rnn, RecurrentBase):
+        if isinstance(self.rnn, (RecurrentBase, MinimalRNN)):
             return self.rnn(x, state, lengths=lengths)
         if lengths is None:
             return self.rnn(x, state)
@@ -103,11 +104,15 @@ def build_recurrent_core(rnn_type: str, input_size: int, hidden_size: int, num_l
                          dropout: float = 0.0, bidirectional: bool = False,
                          lstm_impl: str = "native") -> RecurrentCore:
     """``rnn`` = our :class:`~models.recurrent.rnn.RNN`, ``gru`` = ``nn.GRU``, ``lstm`` = :class:`CustomLSTM`
-    with ``lstm_impl`` (read only for ``lstm``). ``dropout`` applies between stacked layers."""
+    with ``lstm_impl`` (read only for ``lstm``), ``mingru`` / ``minlstm`` =
+    :class:`~models.recurrent.minimal.MinimalRNN` (a state like GRU's: h_n only). ``dropout`` applies between stacked layers."""
     if rnn_type == "lstm":
         return CustomLSTM(input_size, hidden_size, num_layers, dropout, bidirectional, impl=lstm_impl)
     if rnn_type == "gru":
         return RecurrentCore(nn.GRU(input_size, hidden_size, **_stack_options(num_layers, dropout, bidirectional)))
+    if rnn_type in MINIMAL_KINDS:
+        return RecurrentCore(MinimalRNN(input_size, hidden_size, kind=rnn_type,
+                                        **_stack_options(num_layers, dropout, bidirectional)))
     if rnn_type == "rnn":
         return RecurrentCore(RNN(input_size, hidden_size, **_stack_options(num_layers, dropout, bidirectional)))
     raise ValueError(f"unknown rnn_type {rnn_type!r}; choose one of {RNN_TYPES}")

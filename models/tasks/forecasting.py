@@ -18,6 +18,8 @@ from data.series_meta import series_meta_of
 from models.forecasting.builder import build_forecaster
 from models.spec import SeriesSpec
 from utils.metrics import classification_metrics, regression_metrics
+from utils.probabilistic import (crps_from_quantiles, crps_gaussian, gaussian_nll, interval_metrics, pinball,
+                                 probabilistic_metrics, update_interval_metrics, update_probabilistic_metrics)
 from utils.schedules import adamw, optimizer_with_schedule
 
 REGRESSION_LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}  # --loss
@@ -28,9 +30,12 @@ class ForecastingTask(L.LightningModule):
     monitor_mode = "min"
 
     def __init__(self, config: dict[str, Any], spec: dict[str, Any], target_mean: list[float],
-                 target_std: list[float], target_names: list[str], series: Optional[dict[str, Any]] = None) -> None:
+                 target_std: list[float], target_names: list[str], series: Optional[dict[str, Any]] = None,
+                 conformal_radii: Optional[list[Any]] = None) -> None:
         """``series``: a :class:`~data.series_meta.SeriesMeta` as a dict (long CSVs), what ``predict`` needs to
-        forecast from a CSV with nothing but the checkpoint; None in checkpoints written before it existed."""
+        forecast from a CSV with nothing but the checkpoint; None in checkpoints written before it existed.
+        ``conformal_radii``: ``(levels, horizon, n_targets)`` nested lists from :func:`utils.conformal.calibrate`
+        (``--conformal``), stored in the checkpoint once calibrated."""
         super().__init__()
         self.save_hyperparameters()
         self.config = Config.from_dict(config)
@@ -46,6 +51,15 @@ class ForecastingTask(L.LightningModule):
             self.test_metrics = regression_metrics("test/", self.spec.n_targets)
             self.val_metrics_orig = regression_metrics("val/orig_", self.spec.n_targets)
             self.test_metrics_orig = regression_metrics("test/orig_", self.spec.n_targets)
+        self.distributional = hasattr(self.model, "distribution")  # --loss quantile | gaussian
+        if self.distributional:
+            levels = self.config.quantile_levels()
+            self.val_metrics_prob = probabilistic_metrics("val/", levels)
+            self.test_metrics_prob = probabilistic_metrics("test/", levels)
+        self.conformal_levels = self.config.conformal_levels()
+        self.conformal_radii = None if conformal_radii is None else torch.tensor(conformal_radii)
+        if self.conformal_levels:
+            self.test_metrics_conformal = interval_metrics("test/conformal_", self.conformal_levels)
 
     @classmethod
     def from_datamodule(cls, config: Config, datamodule: Any) -> "ForecastingTask":
@@ -69,10 +83,19 @@ class ForecastingTask(L.LightningModule):
         """Undo the StandardScaler of the target columns: (..., n_targets)."""
         return values * self.target_std + self.target_mean
 
+    def _distribution_loss(self, parameters: Tensor, y: Tensor) -> Tensor:
+        """Mean pinball loss over the quantile levels, or the Gaussian negative log-likelihood."""
+        if self.model.kind == "quantile":
+            return pinball(parameters, y, self.model.levels).mean()
+        return gaussian_nll(parameters[..., 0], parameters[..., 1], y).mean()
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
-        prediction, _ = self(x)
-        loss = self._loss(prediction, y)
+        if self.distributional:
+            loss = self._distribution_loss(self.model.distribution(x)[0], y)
+        else:
+            prediction, _ = self(x)
+            loss = self._loss(prediction, y)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite training loss at epoch {self.current_epoch}, "
                                      f"step {self.global_step}")
@@ -81,10 +104,20 @@ class ForecastingTask(L.LightningModule):
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
         x, y = batch
-        prediction, _ = self(x)
-        prediction = prediction.float()
-        self.log(f"{stage}/loss", self._loss(prediction, y), on_epoch=True, prog_bar=stage == "val",
-                 batch_size=len(x), sync_dist=True)
+        if self.distributional:
+            parameters, _ = self.model.distribution(x)
+            prediction = self.model.point(parameters)
+            loss = self._distribution_loss(parameters, y)
+            self._update_probabilistic(parameters, y, stage)
+        else:
+            prediction, _ = self(x)
+            prediction = prediction.float()
+            loss = self._loss(prediction, y)
+        self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=stage == "val", batch_size=len(x), sync_dist=True)
+        if stage == "test" and self.conformal_radii is not None:
+            lower, upper = self.conformal_bounds(prediction)
+            update_interval_metrics(self.test_metrics_conformal, self.conformal_levels, lower, upper, y)
+            self.log_dict(self.test_metrics_conformal, on_step=False, on_epoch=True)
         metrics = getattr(self, f"{stage}_metrics")
         if self.spec.is_classification:
             metrics.update(prediction, y)
@@ -96,6 +129,20 @@ class ForecastingTask(L.LightningModule):
                             self.to_original_units(y).reshape(-1, channels))
             self.log_dict(original, on_step=False, on_epoch=True)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
+
+    def _update_probabilistic(self, parameters: Tensor, y: Tensor, stage: str) -> None:
+        quantiles = self.model.quantiles(parameters)
+        levels = self.model.levels
+        crps = (crps_from_quantiles(quantiles, y, levels) if self.model.kind == "quantile"
+                else crps_gaussian(parameters[..., 0], parameters[..., 1], y))
+        metrics = getattr(self, f"{stage}_metrics_prob")
+        update_probabilistic_metrics(metrics, quantiles, y, levels, crps)
+        self.log_dict(metrics, on_step=False, on_epoch=True)
+
+    def conformal_bounds(self, prediction: Tensor) -> tuple[Tensor, Tensor]:
+        """``(levels, B, H, n_targets)`` lower and upper bounds: the point forecast -/+ the calibrated radius."""
+        radii = self.conformal_radii.to(prediction.device).unsqueeze(1)
+        return prediction.unsqueeze(0) - radii, prediction.unsqueeze(0) + radii
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")
