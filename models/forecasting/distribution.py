@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.forecasting.target_columns import register_target_columns
 from models.spec import SeriesSpec
 from utils.probabilistic import gaussian_quantiles
 
@@ -35,9 +36,7 @@ class DistributionHead(nn.Module):
         spreads = len(levels) - 1 if kind == "quantile" else 1
         self.spread = nn.Linear(spec.seq_len, spec.horizon * spreads)
         self.register_buffer("levels", torch.tensor(list(levels), dtype=torch.float32), persistent=False)
-        index = torch.tensor([max(i, 0) for i in spec.target_index], dtype=torch.long)
-        self.register_buffer("target_index", index, persistent=False)
-        self.register_buffer("target_is_input", torch.tensor([i >= 0 for i in spec.target_index]), persistent=False)
+        register_target_columns(self, spec)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Optional[Tensor]]:
         """The point forecast (median or mean) and the inner forecaster's attention."""

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-import torch
 from torch import Tensor, nn
 
+from models.forecasting.target_columns import register_target_columns
 from models.spec import SeriesSpec
 
 
@@ -18,9 +18,7 @@ class LinearSkip(nn.Module):
         super().__init__()
         self.inner = inner
         self.linear = nn.Linear(spec.seq_len, spec.horizon)  # shared by all targets (channel independent)
-        index = torch.tensor([max(i, 0) for i in spec.target_index], dtype=torch.long)
-        self.register_buffer("target_index", index, persistent=False)
-        self.register_buffer("target_is_input", torch.tensor([i >= 0 for i in spec.target_index]), persistent=False)
+        register_target_columns(self, spec)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Optional[Tensor]]:
         prediction, attention = self.inner(x)

@@ -12,6 +12,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from models.forecasting.target_columns import register_target_columns
 from models.spec import SeriesSpec
 
 
@@ -26,9 +27,7 @@ class RevIN(nn.Module):
         if mode == "standard":  # no affine map in "last" mode: unused parameters would break DDP's gradient sync
             self.affine_weight = nn.Parameter(torch.ones(spec.n_features))
             self.affine_bias = nn.Parameter(torch.zeros(spec.n_features))
-        index = torch.tensor([max(i, 0) for i in spec.target_index], dtype=torch.long)
-        self.register_buffer("target_index", index, persistent=False)
-        self.register_buffer("target_is_input", torch.tensor([i >= 0 for i in spec.target_index]), persistent=False)
+        register_target_columns(self, spec)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Optional[Tensor]]:
         if self.mode == "last":
