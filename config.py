@@ -29,7 +29,8 @@ def _opt(default: Any, help: str) -> Any:
 class Config:
     # --- what to run -------------------------------------------------------------------------
     model: Optional[str] = _opt(
-        None, "model from the registry: rnn | lstm | gru | mingru | minlstm | lstm_attention | seq2seq "
+        None, "model from the registry: rnn | lstm | gru | mingru | minlstm | lstm_attention | seq2seq | "
+              "transformer | linear | naive | seasonal_naive "
               "(default: lstm_attention for numeric tasks, seq2seq for --task seq2seq)")
     task: Literal["regression", "classification", "seq2seq"] = _opt(
         "regression", "regression/forecasting on numbers, classification of row sequences, or token seq2seq")
@@ -73,13 +74,19 @@ class Config:
     linear_skip: bool = _opt(True, "add a linear map from each target's input window to its forecast")
     channel_independent: bool = _opt(
         True, "with several targets (--features M), forecast each channel with one shared univariate model")
+    n_heads: int = _opt(4, "--model transformer: attention heads (--hidden_size is the model width)")
+    ff_size: int = _opt(512, "--model transformer: feed-forward width of each layer")
+    positions: Literal["sinusoidal", "learned"] = _opt("sinusoidal", "--model transformer: position encoding")
     season: Optional[int] = _opt(None, "--model seasonal_naive: repeat the last SEASON steps (e.g. 24 for hourly data)")
     # --- training -----------------------------------------------------------------------------
     epochs: int = _opt(20, "maximum training epochs")
     batch_size: int = _opt(32, "batch size per device")
     lr: float = _opt(1e-3, "AdamW learning rate")
-    lr_schedule: Literal["plateau", "halve", "cosine", "constant"] = _opt(
-        "plateau", "numeric tasks: halve the lr on a validation plateau, after every epoch, cosine decay, or none")
+    lr_schedule: Optional[Literal["plateau", "halve", "cosine", "constant", "inverse_sqrt"]] = _opt(
+        None, "halve the lr on a validation plateau, after every epoch, cosine decay, none, or linear "
+              "warm-up for --warmup_steps then 1/sqrt(step) (Transformer) (default: plateau for numeric tasks, "
+              "constant for --task seq2seq)")
+    warmup_steps: int = _opt(4000, "--lr_schedule inverse_sqrt: optimiser steps of linear warm-up")
     loss: Literal["mse", "mae", "huber", "quantile", "gaussian"] = _opt(
         "mse", "regression training loss (early stopping and checkpoints follow it on validation); quantile "
                "(pinball) and gaussian (NLL) forecast distributions, docs/probabilistic.md")
@@ -122,7 +129,7 @@ class Config:
     min_freq: int = _opt(2, "minimum token frequency for the word-level vocabulary")
     vocab_size: int = _opt(8000, "BPE vocabulary size")
     lowercase: bool = _opt(True, "lowercase text before tokenizing")
-    emb_size: int = _opt(256, "token embedding size")
+    emb_size: int = _opt(256, "token embedding size (--model seq2seq; the transformer's is --hidden_size)")
     input_feeding: bool = _opt(
         True, "Luong attention: feed the previous attentional vector to the next step (off = one-call training)")
     rnn_type: Literal["rnn", "gru", "lstm", "mingru", "minlstm"] = _opt(
@@ -132,6 +139,8 @@ class Config:
     length_penalty: float = _opt(1.0, "GNMT length penalty alpha for beam search")
     max_len: int = _opt(50, "maximum decoded length in tokens")
     label_smoothing: float = _opt(0.0, "label smoothing of the token cross entropy")
+    share_embeddings: bool = _opt(
+        False, "--task seq2seq --model transformer: one embedding for source, target and output (needs --tokenizer bpe)")
     # --- any other lightning.Trainer argument ----------------------------------------------------
     trainer: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "lightning.Trainer arguments: --trainer.NAME VALUE on the command line, a trainer: mapping in YAML"})
@@ -140,6 +149,8 @@ class Config:
         """Task-dependent defaults are filled here, once, so every later reader sees what the run really uses."""
         if self.model is None:
             self.model = "seq2seq" if self.task == "seq2seq" else "lstm_attention"
+        if self.lr_schedule is None:
+            self.lr_schedule = "constant" if self.task == "seq2seq" else "plateau"
         if self.data_path is None:
             from data.defaults import default_data_path
             self.data_path = default_data_path(self.task)
@@ -153,7 +164,8 @@ class Config:
             if isinstance(value, float) and not math.isfinite(value):
                 raise UserInputError(f"--{f.name} must be a finite number, got {value}")
         positive = ["epochs", "batch_size", "seq_len", "horizon", "hidden_size", "num_layers", "input_size",
-                    "num_nodes", "emb_size", "segment_len", "beam_size", "max_len", "vocab_size"]
+                    "num_nodes", "emb_size", "segment_len", "beam_size", "max_len", "vocab_size", "n_heads",
+                    "ff_size", "warmup_steps"]
         for name in positive:
             if getattr(self, name) < 1:
                 raise UserInputError(f"--{name} must be >= 1, got {getattr(self, name)}")
@@ -192,6 +204,7 @@ class Config:
             raise UserInputError(f"--model {self.model!r} is unknown for --task {self.task}; choose one of "
                                  f"{', '.join(choices)}")
         if self.task == "seq2seq":
+            self._validate_token_model()
             return
         if self.task == "classification" and self.model == "seq2seq":
             raise UserInputError("--model seq2seq forecasts numbers; --task classification needs another --model")
@@ -201,6 +214,9 @@ class Config:
         if self.model == "seasonal_naive" and not 1 <= (self.season or 0) <= self.seq_len:
             raise UserInputError(f"--model seasonal_naive needs --season N with 1 <= N <= --seq_len {self.seq_len}, "
                                  f"got {self.season}")
+        if self.model == "transformer" and self.hidden_size % self.n_heads:
+            raise UserInputError(f"--hidden_size {self.hidden_size} (the Transformer's width) is not a multiple of "
+                                 f"--n_heads {self.n_heads}")
         if self.head == "pmf" and self.model != "lstm_attention":
             raise UserInputError(f"--head pmf is implemented for --model lstm_attention only, not {self.model!r}")
         if self.segment_len > 1 and self.data_format == "long" and self.seq_len % self.segment_len:
@@ -210,6 +226,20 @@ class Config:
             raise UserInputError(f"--horizon {self.horizon} is not a multiple of --segment_len {self.segment_len} "
                                  f"(--model {self.model} {'--head pmf ' if self.head == 'pmf' else ''}decodes "
                                  "segments of that length)")
+
+    def _validate_token_model(self) -> None:
+        """--task seq2seq: flags only one of the token models implements."""
+        if self.model == "transformer":
+            if self.hidden_size % self.n_heads:
+                raise UserInputError(f"--hidden_size {self.hidden_size} (the Transformer's width) is not a multiple "
+                                     f"of --n_heads {self.n_heads}")
+            if self.teacher_forcing < 1.0:
+                raise UserInputError("--teacher_forcing < 1 is not supported by --model transformer: it trains on "
+                                     "the whole gold target in one causal pass")
+        elif self.share_embeddings:
+            raise UserInputError(f"--share_embeddings is implemented for --model transformer only, not {self.model}")
+        if self.share_embeddings and self.tokenizer != "bpe":
+            raise UserInputError("--share_embeddings needs --tokenizer bpe (one subword vocabulary for both languages)")
 
     def _validate_probabilistic(self) -> None:
         if self.loss in ("quantile", "gaussian") and self.task != "regression":

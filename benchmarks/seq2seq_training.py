@@ -54,7 +54,7 @@ def main() -> None:
     for name, flags in VARIANTS.items():
         torch.manual_seed(0)
         task = build_translation_task(parse_config([*base, *flags]), datamodule)
-        tasks[name] = (task, task.configure_optimizers())
+        tasks[name] = (task, task.configure_optimizers()["optimizer"])
     rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for _ in range(args.rounds):
         for name, (task, optimizer) in tasks.items():

@@ -17,6 +17,7 @@ NUMERIC_MODELS: dict[str, str] = {
     "minlstm": "models.recurrent_regressor:build_minlstm",
     "lstm_attention": "models.lstm_attention:build_lstm_attention",
     "seq2seq": "models.seq2seq:build_seq2seq_forecaster",
+    "transformer": "models.transformer.forecaster:build_transformer_forecaster",
     "linear": "models.baselines:build_linear",
     "naive": "models.baselines:build_naive",
     "seasonal_naive": "models.baselines:build_seasonal_naive",
@@ -27,6 +28,7 @@ BASELINES = {"linear", "naive", "seasonal_naive"}
 PARAMETER_FREE = {"naive", "seasonal_naive"}
 TOKEN_MODELS: dict[str, str] = {
     "seq2seq": "models.seq2seq:build_seq2seq",
+    "transformer": "models.transformer.seq2seq:build_transformer_seq2seq",
 }
 
 

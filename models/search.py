@@ -1,23 +1,19 @@
-"""Decoding for :class:`models.seq2seq.EncoderDecoder` token models: greedy and batched beam search.
-
-Both take a model exposing ``encode(src, src_lengths) -> (memory, state)`` and
-``decode_step(prev_tokens, state, memory) -> (logits, state, attention)`` (memory/state with
-``index_select``) and an optional ``pad_id`` attribute (default 0). Call them with the model in eval mode.
+"""Greedy and batched beam search for any token encoder-decoder implementing
+:class:`models.decoding.IncrementalDecoder` (the recurrent ``Seq2Seq`` and the ``TransformerSeq2Seq``).
+Call them with the model in eval mode.
 
 Both return ``(tokens, attention)``: tokens (B, T) without ``<sos>``, ending with ``<eos>`` when one was
-produced and padded with ``pad_id`` after it; attention (B, T, S) (zeros after the end, and everywhere for
-a model without attention).
+produced and padded with ``pad_id`` after it; attention (B, T, S) in float32 (zeros after the end, and
+everywhere for a model without attention).
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 from torch import Tensor
 
-
-def _pad_id(model: Any) -> int:
-    return int(getattr(model, "pad_id", 0))
+from models.decoding import IncrementalDecoder
 
 
 def gnmt_length_penalty(length: int | Tensor, alpha: float) -> float | Tensor:
@@ -26,10 +22,10 @@ def gnmt_length_penalty(length: int | Tensor, alpha: float) -> float | Tensor:
 
 
 @torch.no_grad()
-def greedy_decode(model: Any, src: Tensor, src_lengths: Optional[Tensor], max_len: int, sos: int,
-                  eos: int) -> tuple[Tensor, Tensor]:
+def greedy_decode(model: IncrementalDecoder, src: Tensor, src_lengths: Optional[Tensor], max_len: int,
+                  sos: int, eos: int) -> tuple[Tensor, Tensor]:
     """Pick the most probable token at every step, for the whole batch at once, until all emitted ``eos``."""
-    pad = _pad_id(model)
+    pad = model.pad_id
     memory, state = model.encode(src, src_lengths)
     batch, source_len = memory.mask.shape
     prev = torch.full((batch,), sos, dtype=torch.long, device=src.device)
@@ -38,10 +34,10 @@ def greedy_decode(model: Any, src: Tensor, src_lengths: Optional[Tensor], max_le
     for _ in range(max_len):
         logits, state, weights = model.decode_step(prev, state, memory)
         if weights is None:
-            weights = memory.values.new_zeros(batch, source_len)
+            weights = torch.zeros(batch, source_len, device=src.device)
         token = logits.argmax(dim=-1).masked_fill(finished, pad)
         tokens.append(token)
-        attentions.append(weights.masked_fill(finished.unsqueeze(1), 0.0))
+        attentions.append(weights.float().masked_fill(finished.unsqueeze(1), 0.0))
         finished = finished | (token == eos)
         prev = token
         if bool(finished.all()):
@@ -50,8 +46,8 @@ def greedy_decode(model: Any, src: Tensor, src_lengths: Optional[Tensor], max_le
 
 
 @torch.no_grad()
-def beam_search(model: Any, src: Tensor, src_lengths: Optional[Tensor], beam_size: int, max_len: int, sos: int,
-                eos: int, length_penalty: float = 1.0,
+def beam_search(model: IncrementalDecoder, src: Tensor, src_lengths: Optional[Tensor], beam_size: int,
+                max_len: int, sos: int, eos: int, length_penalty: float = 1.0,
                 return_scores: bool = False) -> tuple[Tensor, Tensor] | tuple[Tensor, Tensor, Tensor]:
     """Batched beam search: all sentences and all beams decode together as B*K rows.
 
@@ -61,11 +57,12 @@ def beam_search(model: Any, src: Tensor, src_lengths: Optional[Tensor], beam_siz
     ``logp / ((5 + len) / 6) ** length_penalty`` (len counts ``eos``); the best finished hypothesis per
     sentence is kept. A sentence is done when no alive hypothesis can still beat it (its score can only
     fall, and for alpha >= 0 the best it could reach is ``logp / lp(max_len)``) and is then dropped from
-    the batch; at ``max_len`` the alive hypotheses are scored as they are. With ``beam_size=1`` this is exactly greedy decoding.
+    the batch; at ``max_len`` the alive hypotheses are scored as they are. With ``beam_size=1`` this is exactly
+    greedy decoding. The decoder state is reordered every step; the source memory only when sentences are dropped.
 
     Returns ``(tokens, attention)`` of the best hypothesis per sentence, plus its score with ``return_scores``.
     """
-    pad = _pad_id(model)
+    pad = model.pad_id
     device = src.device
     k = beam_size
     memory, state = model.encode(src, src_lengths)
@@ -78,13 +75,13 @@ def beam_search(model: Any, src: Tensor, src_lengths: Optional[Tensor], beam_siz
     alive_scores = torch.full((batch, k), neg_inf, device=device)
     alive_scores[:, 0] = 0.0  # only the first beam is live at step 0, so the K beams do not duplicate
     alive_tokens = torch.empty(rows, 0, dtype=torch.long, device=device)
-    alive_attention = memory.values.new_zeros(rows, 0, source_len)
+    alive_attention = torch.zeros(rows, 0, source_len, device=device)
     prev = torch.full((rows,), sos, dtype=torch.long, device=device)
     offsets = (torch.arange(batch, device=device) * k).unsqueeze(1)
 
     best_scores = torch.full((batch,), neg_inf, device=device)
     best_tokens = torch.full((batch, max_len), pad, dtype=torch.long, device=device)
-    best_attention = memory.values.new_zeros(batch, max_len, source_len)
+    best_attention = torch.zeros(batch, max_len, source_len, device=device)
     best_lengths = torch.zeros(batch, dtype=torch.long, device=device)
 
     active = torch.arange(batch, device=device)  # original sentence id of each still-decoding sentence
@@ -94,7 +91,7 @@ def beam_search(model: Any, src: Tensor, src_lengths: Optional[Tensor], beam_siz
         rows = n_active * k
         logits, state, weights = model.decode_step(prev, state, memory)
         if weights is None:
-            weights = memory.values.new_zeros(rows, source_len)
+            weights = torch.zeros(rows, source_len, device=device)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         vocab = log_probs.size(-1)
         candidates = (alive_scores.view(rows, 1) + log_probs).view(n_active, k * vocab)
@@ -147,10 +144,10 @@ def beam_search(model: Any, src: Tensor, src_lengths: Optional[Tensor], beam_siz
 
 
 @torch.no_grad()
-def sequence_scores(model: Any, src: Tensor, src_lengths: Optional[Tensor], tokens: Tensor, sos: int, eos: int,
-                    length_penalty: float = 0.0) -> Tensor:
+def sequence_scores(model: IncrementalDecoder, src: Tensor, src_lengths: Optional[Tensor], tokens: Tensor,
+                    sos: int, eos: int, length_penalty: float = 0.0) -> Tensor:
     """Length-penalised log-probability of given outputs (as returned by the decoders) under the model."""
-    pad = _pad_id(model)
+    pad = model.pad_id
     batch = tokens.size(0)
     inputs = torch.cat([torch.full((batch, 1), sos, dtype=torch.long, device=tokens.device), tokens[:, :-1]], 1)
     memory, state = model.encode(src, src_lengths)

@@ -242,7 +242,8 @@ class EncoderDecoder(nn.Module):
 class Seq2Seq(EncoderDecoder):
     """Token encoder-decoder. ``forward(src, src_lengths, tgt_in)`` -> (logits (B, T, V), attention (B, T, S))
     where ``tgt_in`` starts with ``<sos>`` (teacher-forced decoder inputs) and attention is None for
-    ``attention='none'``."""
+    ``attention='none'``. Implements :class:`models.decoding.IncrementalDecoder` (``encode``, ``decode_step``;
+    :class:`Memory` and :class:`DecoderState` reorder with ``index_select``)."""
 
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, emb_size: int = 256, hidden_size: int = 128,
                  num_layers: int = 1, dropout: float = 0.0, bidirectional: bool = False,

@@ -289,7 +289,7 @@ def test_class_labels_that_are_not_small_integers(capsys, tmp_path, label, messa
 
 # ---- flags ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("argv, message", [
-    (["--model", "transformer"], "--model 'transformer' is unknown"),
+    (["--model", "tcn"], "--model 'tcn' is unknown"),
     (["--epochs", "0"], "--epochs must be >= 1, got 0"),
     (["--seq_len", "-1"], "--seq_len must be >= 1, got -1"),
     (["--devices", "99"], "--devices 99 asks for more CPU processes than this machine's"),

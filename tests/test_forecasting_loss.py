@@ -27,3 +27,17 @@ def test_loss_flag_picks_the_training_loss(loss: str) -> None:
     value = task._loss(PREDICTION, TARGET)
     assert value.shape == () and value.item() == pytest.approx(BY_HAND[loss], rel=1e-6)
 
+
+
+def test_a_batch_of_one_window_with_several_targets_is_scored() -> None:
+    """A last test batch of one window (ETTh1 M at horizon 96: 2,785 windows) used to reach torchmetrics as a
+    transposed view that cannot be flattened."""
+    spec = {"n_features": 3, "seq_len": 8, "horizon": 4, "n_targets": 3, "num_classes": None,
+            "target_index": [0, 1, 2]}
+    config = Config(model="gru", hidden_size=4, features="M").to_dict()
+    task = ForecastingTask(config, spec, target_mean=[0.0] * 3, target_std=[1.0] * 3, target_names=["a", "b", "c"])
+    task.log = task.log_dict = lambda *args, **kwargs: None  # no Trainer attached
+    x, y = torch.randn(1, 8, 3), torch.randn(1, 4, 3)
+    task._evaluate((x, y), "test")
+    prediction, _ = task(x)
+    assert task.test_metrics["mse"].compute().item() == pytest.approx(((prediction - y) ** 2).mean().item(), rel=1e-5)

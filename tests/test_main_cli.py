@@ -30,7 +30,7 @@ def test_each_model_trains_tests_and_writes_a_complete_run(model: str, tiny_csv:
     predictions = pd.read_csv(out / "predictions.csv")
     assert set(predictions.columns) == {"window", "step", "target", "actual", "predicted"}
     assert len(predictions) == metrics["data/test_samples"] * 3
-    assert (out / "attention.png").is_file() == (model in {"lstm_attention", "seq2seq"})
+    assert (out / "attention.png").is_file() == (model in {"lstm_attention", "seq2seq", "transformer"})
 
 
 def test_classification_on_rows_format(tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ def test_classification_on_rows_format(tmp_path: Path) -> None:
 
 
 def test_unknown_model_is_one_line_and_exit_2(tiny_csv: Path, tmp_path: Path) -> None:
-    result = run_main("--model", "transformer", "--data_path", str(tiny_csv), "--output_dir", str(tmp_path / "r"))
+    result = run_main("--model", "tcn", "--data_path", str(tiny_csv), "--output_dir", str(tmp_path / "r"))
     assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and "transformer" in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "tcn" in result.stderr
     assert not (tmp_path / "r").exists()

@@ -11,7 +11,8 @@ from utils.schedules import adamw, optimizer_with_schedule
 
 def lr_after(schedule: str, epochs_done: int, val_losses: list[float] | None = None) -> float:
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    config = optimizer_with_schedule(optimizer, schedule, epochs=4, patience=2, monitor="val/loss")
+    config = optimizer_with_schedule(optimizer, schedule, epochs=4, patience=2, monitor="val/loss",
+                                     warmup_steps=4000)
     scheduler = config.get("lr_scheduler", {}).get("scheduler")
     for epoch in range(epochs_done):
         optimizer.step()

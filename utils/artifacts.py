@@ -136,7 +136,8 @@ def write_translation_artifacts(task: Any, datamodule: Any, run_dir: Path) -> di
     hypotheses, alignments = translate_sentences(task, sources, task.config.beam_size)
     (run_dir / "hypotheses.txt").write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
     images: dict[str, Path] = {}
-    if task.config.attention == "none" or not sources:
+    attends = task.config.model == "transformer" or task.config.attention != "none"  # --attention is the RNN's
+    if not attends or not sources:
         return images
     for k, i in enumerate(sorted(set(range(0, len(sources), max(1, len(sources) // 3))))[:3]):
         src_tokens, out_tokens, weights = alignments[i]

@@ -21,16 +21,21 @@ def adamw(parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: flo
 
 
 def optimizer_with_schedule(optimizer: torch.optim.Optimizer, schedule: str, epochs: int, patience: int,
-                            monitor: str) -> dict[str, Any]:
+                            monitor: str, warmup_steps: int) -> dict[str, Any]:
     """``plateau``: halve when ``monitor`` stalls for ``patience // 2`` epochs; ``halve``: halve after every
     epoch (the Informer/DLinear repositories' default, a strong regulariser on ETT); ``cosine``: cosine decay to
-    zero over ``epochs``; ``constant``: no schedule."""
+    zero over ``epochs``; ``constant``: no schedule; ``inverse_sqrt``: :func:`inverse_sqrt_factor` of the
+    optimiser step (updated every step, not every epoch)."""
     if schedule == "constant":
         return {"optimizer": optimizer}
     if schedule == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5,
                                                                patience=max(1, patience // 2))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor}}
+    if schedule == "inverse_sqrt":
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda done: inverse_sqrt_factor(done + 1, warmup_steps))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
     if schedule == "halve":
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
     elif schedule == "cosine":
@@ -38,3 +43,10 @@ def optimizer_with_schedule(optimizer: torch.optim.Optimizer, schedule: str, epo
     else:
         raise ValueError(f"unknown learning-rate schedule {schedule!r}")
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+def inverse_sqrt_factor(step: int, warmup_steps: int) -> float:
+    """The lr multiplier of optimiser step ``step`` (1-based): a linear warm-up ``step / warmup_steps`` to 1 at
+    ``warmup_steps``, then ``sqrt(warmup_steps / step)`` (Vaswani et al. 2017 with the peak at ``--lr``, as in
+    fairseq). The warm-up keeps the first, noisy Adam updates small; the decay is gentler than an exponential."""
+    return min(step / warmup_steps, (warmup_steps / step) ** 0.5)

@@ -92,6 +92,9 @@ def with_native_rnns(model: nn.Module) -> nn.Module:
 def export_seq2seq(task: Any, fmt: str, output: Path) -> float:
     """Write ``output/encoder.onnx`` and ``output/decoder_step.onnx`` (both carry the config and the tokenizers);
     return the largest |onnxruntime - PyTorch| over both graphs on a check input."""
+    if task.config.model != "seq2seq":
+        raise UserInputError(f"--model {task.config.model}: only the recurrent --model seq2seq exports for --task "
+                             "seq2seq; translate with python main.py translate --ckpt instead")
     if fmt != "onnx":
         raise UserInputError(f"--format {fmt}: token seq2seq models export to onnx only (an encoder and a decoder "
                              "step, decoded by onnxruntime)")

@@ -77,8 +77,12 @@ class TextDataModule(SplitDataModule):
         cfg = self.config
         self.splits = read_splits(cfg)
         train = self.splits["train"]
-        src_tok = train_tokenizer(train.sources, cfg.tokenizer, cfg.lowercase, cfg.min_freq, cfg.vocab_size)
-        tgt_tok = train_tokenizer(train.targets, cfg.tokenizer, cfg.lowercase, cfg.min_freq, cfg.vocab_size)
+        if cfg.share_embeddings:  # one vocabulary learned from both sides, so one embedding can serve both
+            src_tok = tgt_tok = train_tokenizer(train.sources + train.targets, cfg.tokenizer, cfg.lowercase,
+                                                cfg.min_freq, cfg.vocab_size)
+        else:
+            src_tok = train_tokenizer(train.sources, cfg.tokenizer, cfg.lowercase, cfg.min_freq, cfg.vocab_size)
+            tgt_tok = train_tokenizer(train.targets, cfg.tokenizer, cfg.lowercase, cfg.min_freq, cfg.vocab_size)
         self.tokenizers = (src_tok, tgt_tok)
         self.datasets = {name: TokenPairs(encode_sources(src_tok, split.sources),
                                           encode_targets(tgt_tok, split.targets))

@@ -123,6 +123,7 @@ class ForecastingTask(L.LightningModule):
             metrics.update(prediction, y)
         else:
             channels = self.spec.n_targets  # R² per target channel, then averaged (utils/metrics.py)
+            prediction = prediction.contiguous()  # a one-window batch can come out as a transposed view
             metrics.update(prediction.reshape(-1, channels), y.reshape(-1, channels))
             original = getattr(self, f"{stage}_metrics_orig")
             original.update(self.to_original_units(prediction).reshape(-1, channels),
@@ -153,4 +154,4 @@ class ForecastingTask(L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = adamw(self.parameters(), self.config.lr, self.config.weight_decay, self.config.precision)
         return optimizer_with_schedule(optimizer, self.config.lr_schedule, self.config.epochs, self.config.patience,
-                                       self.monitor)
+                                       self.monitor, self.config.warmup_steps)

@@ -8,6 +8,9 @@ Metrics: ``{stage}/loss`` (the training objective: token cross entropy with labe
 padding, token-weighted over the epoch), ``{stage}/ppl`` (exp of the unsmoothed per-token NLL over the
 epoch), ``{stage}/bleu`` and ``{stage}/chrf`` (sacreBLEU corpus scores of detokenized hypotheses against the
 normalised references) and ``{stage}/exact_match``. Validation decodes greedily, test with beam search.
+
+The learning rate follows ``--lr_schedule`` (its default for ``--task seq2seq`` is ``constant``);
+``inverse_sqrt`` warms up over ``--warmup_steps`` optimiser steps, the others change it once per epoch.
 """
 from __future__ import annotations
 
@@ -25,10 +28,10 @@ from torchmetrics import SumMetric
 from config import Config
 from data.text.detokenize import decode_ids, reference_text
 from data.text.vocabulary import EOS, PAD, SOS
-from models.search import beam_search, greedy_decode
 from models import model_builder
-from models.seq2seq import Seq2Seq
-from utils.schedules import adamw
+from models.decoding import IncrementalDecoder
+from models.search import beam_search, greedy_decode
+from utils.schedules import adamw, optimizer_with_schedule
 
 
 class TranslationTask(L.LightningModule):
@@ -41,7 +44,7 @@ class TranslationTask(L.LightningModule):
         self.config = Config.from_dict(config)
         self.src_tokenizer = Tokenizer.from_str(src_tokenizer)
         self.tgt_tokenizer = Tokenizer.from_str(tgt_tokenizer)
-        self.model: Seq2Seq = model_builder(self.config.task, self.config.model)(
+        self.model: IncrementalDecoder = model_builder(self.config.task, self.config.model)(
             self.config, self.src_tokenizer.get_vocab_size(), self.tgt_tokenizer.get_vocab_size(), PAD)
         self.nll_sum = {stage: SumMetric() for stage in ("val", "test")}
         self.token_count = {stage: SumMetric() for stage in ("val", "test")}
@@ -132,8 +135,10 @@ class TranslationTask(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return adamw(self.parameters(), self.config.lr, self.config.weight_decay, self.config.precision)
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = adamw(self.parameters(), self.config.lr, self.config.weight_decay, self.config.precision)
+        return optimizer_with_schedule(optimizer, self.config.lr_schedule, self.config.epochs, self.config.patience,
+                                       self.monitor, self.config.warmup_steps)
 
 
 def build_translation_task(config: Config, datamodule: Any) -> TranslationTask:

@@ -1,0 +1,1 @@
+"""Transformer parts and models (pre-LN, scaled_dot_product_attention)."""
