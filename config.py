@@ -203,6 +203,9 @@ class Config:
         if self.model not in choices:
             raise UserInputError(f"--model {self.model!r} is unknown for --task {self.task}; choose one of "
                                  f"{', '.join(choices)}")
+        if self.model == "transformer" and self.hidden_size % self.n_heads:
+            raise UserInputError(f"--hidden_size {self.hidden_size} (the Transformer's width) is not a multiple of "
+                                 f"--n_heads {self.n_heads}")
         if self.task == "seq2seq":
             self._validate_token_model()
             return
@@ -214,9 +217,6 @@ class Config:
         if self.model == "seasonal_naive" and not 1 <= (self.season or 0) <= self.seq_len:
             raise UserInputError(f"--model seasonal_naive needs --season N with 1 <= N <= --seq_len {self.seq_len}, "
                                  f"got {self.season}")
-        if self.model == "transformer" and self.hidden_size % self.n_heads:
-            raise UserInputError(f"--hidden_size {self.hidden_size} (the Transformer's width) is not a multiple of "
-                                 f"--n_heads {self.n_heads}")
         if self.head == "pmf" and self.model != "lstm_attention":
             raise UserInputError(f"--head pmf is implemented for --model lstm_attention only, not {self.model!r}")
         if self.segment_len > 1 and self.data_format == "long" and self.seq_len % self.segment_len:
@@ -230,9 +230,6 @@ class Config:
     def _validate_token_model(self) -> None:
         """--task seq2seq: flags only one of the token models implements."""
         if self.model == "transformer":
-            if self.hidden_size % self.n_heads:
-                raise UserInputError(f"--hidden_size {self.hidden_size} (the Transformer's width) is not a multiple "
-                                     f"of --n_heads {self.n_heads}")
             if self.teacher_forcing < 1.0:
                 raise UserInputError("--teacher_forcing < 1 is not supported by --model transformer: it trains on "
                                      "the whole gold target in one causal pass")

@@ -1,8 +1,9 @@
 """Times forward+backward of ``out.sum()`` for nn.RNN vs models.recurrent.rnn.RNN, nn.LSTM vs ScratchLSTM (plus a
 naive autograd Python-loop LSTM) and minLSTM, and nn.GRU vs minGRU, on CPU with 2 threads; candidates are
-interleaved, median after warm-up. minGRU / minLSTM run their CPU loop; "minGRU log-space scan" forces the
-parallel scan used on accelerators. Each row's ratio is to its native reference: nn.RNN for RNN rows, nn.LSTM for
-LSTM-like rows, nn.GRU for GRU-like rows.
+interleaved, median after warm-up. "ScratchLSTM" runs its default path, the fused C++ kernel where it builds (the
+text output says which); "ScratchLSTM (pure PyTorch)" forces the pure PyTorch recurrence (``SEQLAB_NO_EXTENSIONS``).
+minGRU / minLSTM run their CPU loop; "minGRU log-space scan" forces the parallel scan used on accelerators. Each
+row's ratio is to its native reference: nn.RNN for RNN rows, nn.LSTM for LSTM-like rows, nn.GRU for GRU-like rows.
 Run: ``python benchmarks/cells.py`` (``--quick`` for fewer repeats) prints a markdown table; ``--json`` prints one JSON
 list of rows ``{"shape", "module", "native", "ms" (fwd+bwd), "fwd_ms", "x_native"}`` instead.
 """
@@ -20,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from models.recurrent import fused  # noqa: E402
 from models.recurrent.lstm import ScratchLSTM  # noqa: E402
 from models.recurrent.minimal import MinimalRNN  # noqa: E402
 from models.recurrent.rnn import RNN  # noqa: E402
@@ -50,6 +52,26 @@ class NaiveLSTM(nn.Module):
         return torch.stack(outs, 1)
 
 
+class PurePyTorch(nn.Module):
+    """Runs ``module``'s forward with ``SEQLAB_NO_EXTENSIONS`` set, so it takes the pure PyTorch path (whose
+    backward follows) even where the fused kernel builds."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        before = os.environ.get(fused.NO_EXTENSIONS_ENV)
+        os.environ[fused.NO_EXTENSIONS_ENV] = "1"
+        try:
+            return self.module(x)
+        finally:
+            if before is None:
+                del os.environ[fused.NO_EXTENSIONS_ENV]
+            else:
+                os.environ[fused.NO_EXTENSIONS_ENV] = before
+
+
 def step(module: nn.Module, x: Tensor) -> tuple[float, float]:
     """One forward+backward of out.sum(); returns (forward seconds, total seconds)."""
     module.zero_grad(set_to_none=True)
@@ -78,6 +100,7 @@ def bench_shape(B: int, T: int, I: int, H: int, warmup: int, repeats: int, naive
     cands: list[tuple[str, nn.Module, str]] = [
         ("nn.RNN", nn_rnn, "nn.RNN"), ("recurrent.RNN", our_rnn, "nn.RNN"),
         ("nn.LSTM", nn_lstm, "nn.LSTM"), ("ScratchLSTM", our_lstm, "nn.LSTM"),
+        ("ScratchLSTM (pure PyTorch)", PurePyTorch(our_lstm), "nn.LSTM"),
         ("minLSTM", MinimalRNN(I, H, kind="minlstm"), "nn.LSTM"),
         ("nn.GRU", nn.GRU(I, H, batch_first=True), "nn.GRU"), ("minGRU", MinimalRNN(I, H, kind="mingru"), "nn.GRU"),
         ("minGRU log-space scan", MinimalRNN(I, H, kind="mingru", scan="parallel"), "nn.GRU"),
@@ -112,8 +135,9 @@ def main(argv: list[str] | None = None) -> None:
     warmup, repeats = (1, 3) if args.quick else (2, 5)
     shapes = {"small": SHAPES[:1], "large": SHAPES[1:2], "long": SHAPES[2:], "all": SHAPES}[args.shape]
     if not args.json:
+        kernel = "fused C++ kernel" if fused.fused_lstm_ops() else f"pure PyTorch ({fused.unavailable_reason()})"
         print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, threads={args.threads}, "
-              f"warm-up {warmup}, median of {repeats}\n")
+              f"warm-up {warmup}, median of {repeats}; ScratchLSTM runs the {kernel}\n")
         print("| shape | module | native | fwd ms | fwd+bwd ms | ratio to native |")
         print("|---|---|---|---:|---:|---:|")
     rows = []

@@ -11,8 +11,8 @@ killed suite resumes where it stopped (a row is reused only if its flags are the
         --variants "default=;segments=--segment_len 24 --head pmf --revin_mode last --linear_skip false"
     python benchmarks/suite.py --logger wandb                            # each run a W&B run in one group
 
-Writes ``--results`` (CSV, one row per run) and ``--table`` (markdown: the chosen variants' test scores, and the
-validation scores every choice was made on).
+Writes ``--results`` (CSV, one row per run; the run directories go in a folder of the same name beside it) and
+``--table`` (markdown: the chosen variants' test scores, and the validation scores every choice was made on).
 """
 from __future__ import annotations
 
@@ -268,7 +268,9 @@ def main() -> None:
     cells = plan(datasets, ["S"] if args.quick else args.settings.split(","), horizons, models,
                  parse_variants(args.variants), [int(s) for s in args.seeds.split(",")],
                  f"--epochs {epochs} --patience 3 {args.extra}")
-    rows = run_suite(cells, datasets, ROOT / args.results, ROOT / "runs" / "suite", args.logger, args.group, args.jobs)
+    results = ROOT / args.results
+    runs_dir = results.parent / results.stem  # one folder per results file: two suites never share a run directory
+    rows = run_suite(cells, datasets, results, runs_dir, args.logger, args.group, args.jobs)
     markdown = table(rows, models)
     (ROOT / args.table).parent.mkdir(parents=True, exist_ok=True)
     (ROOT / args.table).write_text(markdown)

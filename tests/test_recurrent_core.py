@@ -13,7 +13,7 @@ from torch import nn
 
 import main
 from models.recurrent.core import CustomLSTM, RecurrentCore, build_recurrent_core
-from models.recurrent.lstm import LSTMRecurrence, ScratchLSTM
+from models.recurrent.lstm import FusedLSTMRecurrence, LSTMRecurrence, ScratchLSTM
 from models.recurrent.minimal import MinimalRNN
 from models.recurrent.rnn import RNN
 from models.tasks.forecasting import ForecastingTask
@@ -106,7 +106,6 @@ def test_scratch_lstm_trains_from_the_command_line(flags: list[str], tmp_path: P
     """``--lstm_impl scratch`` trains through ``main.main``; nn.LSTM never runs, the checkpoint is a ScratchLSTM's."""
     monkeypatch.setattr(nn.LSTM, "forward", lambda *a, **k: pytest.fail("--lstm_impl scratch ran nn.LSTM"))
     calls = {"forward": 0, "backward": 0}
-    forward, backward = LSTMRecurrence.forward, LSTMRecurrence.backward
 
     def counted(name, function):
         def call(*args):
@@ -114,8 +113,9 @@ def test_scratch_lstm_trains_from_the_command_line(flags: list[str], tmp_path: P
             return function(*args)
         return staticmethod(call)
 
-    monkeypatch.setattr(LSTMRecurrence, "forward", counted("forward", forward))
-    monkeypatch.setattr(LSTMRecurrence, "backward", counted("backward", backward))
+    for recurrence in (FusedLSTMRecurrence, LSTMRecurrence):  # the fused kernel where it builds, else pure PyTorch
+        monkeypatch.setattr(recurrence, "forward", counted("forward", recurrence.forward))
+        monkeypatch.setattr(recurrence, "backward", counted("backward", recurrence.backward))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

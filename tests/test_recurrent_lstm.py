@@ -1,4 +1,5 @@
-"""``ScratchLSTM`` must equal ``nn.LSTM`` (outputs and every gradient); its BPTT must pass gradcheck."""
+"""``ScratchLSTM`` must equal ``nn.LSTM`` (outputs and every gradient) on both of its paths, the fused C++ kernel
+and the pure PyTorch recurrence; the pure BPTT must pass gradcheck (the fused one: tests/test_fused_lstm.py)."""
 from __future__ import annotations
 
 import math
@@ -8,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from models.recurrent import lstm
+from models.recurrent import fused, lstm
 from models.recurrent.lstm import LSTMRecurrence, ScratchLSTM
 
 ATOL = 1e-5
@@ -16,6 +17,14 @@ LENGTHS = [3, 7, 1, 5]  # unsorted on purpose; max == T
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(params=["fused", "pure"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs a test on the fused kernel (skipped where it does not build) and on the pure PyTorch path."""
+    monkeypatch.setenv(fused.NO_EXTENSIONS_ENV, "1" if request.param == "pure" else "")
+    if request.param == "fused" and fused.fused_lstm_ops() is None:
+        pytest.skip(f"the fused LSTM kernel is unavailable here: {fused.unavailable_reason()}")
 
 
 def run_native(ref: nn.LSTM, x, state, lengths):
@@ -39,6 +48,7 @@ def pair(num_layers=1, bidirectional=False, bias=True, seed=0):
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("with_state", [False, True])
 @pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.usefixtures("path")
 def test_matches_nn_lstm(num_layers, bidirectional, with_state, with_lengths):
     ref, ours = pair(num_layers, bidirectional)
     B, T, D = 4, 7, 2 if bidirectional else 1
@@ -67,6 +77,7 @@ def test_matches_nn_lstm(num_layers, bidirectional, with_state, with_lengths):
         torch.testing.assert_close(a, b, atol=ATOL, rtol=0, msg=lambda m: f"grad {name}: {m}")
 
 
+@pytest.mark.usefixtures("path")
 def test_time_major_no_bias_and_keys():
     torch.manual_seed(0)
     ref = nn.LSTM(5, 6, num_layers=2, bias=False, bidirectional=True)
@@ -94,6 +105,7 @@ def test_gradcheck_function(batch_sizes):
     assert torch.autograd.gradcheck(fn, args[:5] + (None,))
 
 
+@pytest.mark.usefixtures("path")
 def test_padded_steps_do_not_change_state():
     _, ours = pair(num_layers=2, bidirectional=True)
     lengths = torch.tensor(LENGTHS)
@@ -123,6 +135,7 @@ def test_reset_parameters_range():
         assert p.abs().max() > 0.9 * bound
 
 
+@pytest.mark.usefixtures("path")
 def test_scratch_lstm_bf16_autocast_directly():
     _, ours = pair()
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -141,8 +154,10 @@ def test_dropout_between_layers_only_in_training():
     assert not torch.allclose(a, ours(x)[0])
 
 
-def test_thread_count_restored_and_results_unchanged():
-    """The loops switch intra-op threads per step; the caller's setting must survive, results must not move."""
+def test_thread_count_restored_and_results_unchanged(monkeypatch: pytest.MonkeyPatch):
+    """The pure path's loops switch intra-op threads per step; the caller's setting must survive, results must not
+    move."""
+    monkeypatch.setenv(fused.NO_EXTENSIONS_ENV, "1")
     _, ours = pair(num_layers=2, bidirectional=True)
     x = torch.randn(4, 7, 5, requires_grad=True)
     before = torch.get_num_threads()
@@ -163,6 +178,7 @@ def test_thread_count_restored_and_results_unchanged():
     torch.testing.assert_close(grad_a, x.grad, atol=ATOL, rtol=0)
 
 
+@pytest.mark.usefixtures("path")
 def test_unbatched_input_with_state():
     ref, ours = pair(num_layers=2, bidirectional=True)
     ref.batch_first = ours.batch_first = False

@@ -6,6 +6,11 @@ plus a few in-place elementwise ops per step, and in backward precomputes every 
 factor in bulk so the reverse loop is one matmul and four elementwise ops per step; weight and input
 gradients are single matmuls over all ``T * B`` rows.
 
+Where the C++ kernel of :mod:`models.recurrent.fused` builds (the default on CPU), :class:`ScratchLSTM` runs
+:class:`FusedLSTMRecurrence` instead: the same math with both time loops in C++, one matmul and one fused pass of
+gate arithmetic per step, because at B=32, H=128 the ~7 dispatched ops per step of the Python loop cost more than
+their arithmetic. ``SEQLAB_NO_EXTENSIONS=1`` keeps the pure PyTorch :class:`LSTMRecurrence`.
+
 Gates are in PyTorch's order ``i, f, g, o``. Parameter layout, length conventions and the layer loop are
 those of :mod:`models.recurrent.base`.
 """
@@ -18,6 +23,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from models.recurrent.base import RecurrentBase
+from models.recurrent.fused import fused_lstm_ops
 
 
 # Per-step elementwise ops are too small (B*H elements) to pay for an OpenMP barrier: on a loaded 2-core
@@ -218,6 +224,45 @@ class LSTMRecurrence(torch.autograd.Function):
         return grad_x, dh, dc, grad_w_ih, grad_w_hh, grad_b, None
 
 
+class FusedLSTMRecurrence(torch.autograd.Function):
+    """:class:`LSTMRecurrence` with the time loops in the C++ kernel of :mod:`models.recurrent.fused` (same
+    arguments, same results): per step one matmul and one fused pass of gate arithmetic, forward and backward.
+    The input projection and the weight, bias and input gradients are single matmuls over all ``T * B`` rows."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
+                batch_sizes: Optional[Sequence[int]]) -> tuple[Tensor, Tensor, Tensor]:
+        ops = fused_lstm_ops()
+        with torch.autocast("cpu", enabled=False):
+            x = x.contiguous()
+            hs, cs, gates, tc, h_n, c_n = ops.forward(x, h0, c0, w_ih, w_hh, b, list(batch_sizes or []))
+        ctx.save_for_backward(x, w_ih, w_hh, gates, hs, cs, tc)
+        ctx.batch_sizes = list(batch_sizes or [])
+        ctx.has_bias = b is not None
+        return hs[1:], h_n, c_n
+
+    @staticmethod
+    @once_differentiable  # the backward is hand-written, not itself differentiable
+    def backward(ctx, grad_out: Tensor, grad_hn: Tensor, grad_cn: Tensor):
+        x, w_ih, w_hh, gates, hs, cs, tc = ctx.saved_tensors
+        with torch.autocast("cpu", enabled=False):
+            steps, batch, n_in = x.shape
+            dpre, db, dh0, dc0 = fused_lstm_ops().backward(grad_out, grad_hn, grad_cn, w_hh, gates, cs, tc,
+                                                           ctx.batch_sizes)
+            d2 = dpre.view(steps * batch, -1)
+            grad_x = grad_w_ih = grad_w_hh = grad_b = None
+            if ctx.needs_input_grad[0]:  # for few input features (W_ih^T d^T)^T is ~2x faster than d W_ih
+                grad_x = torch.mm(w_ih.t(), d2.t()).t() if n_in < 64 else torch.mm(d2, w_ih)
+                grad_x = grad_x.view(steps, batch, n_in)
+            if ctx.needs_input_grad[3]:
+                grad_w_ih = torch.mm(x.view(-1, n_in).t(), d2).t()  # (x^T d)^T: far faster for small I
+            if ctx.needs_input_grad[4]:
+                grad_w_hh = torch.mm(d2.t(), hs[:steps].view(steps * batch, -1))
+            if ctx.has_bias and ctx.needs_input_grad[5]:
+                grad_b = db
+        return grad_x, dh0, dc0, grad_w_ih, grad_w_hh, grad_b, None
+
+
 def lstm_recurrence_traceable(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
                               batch_sizes: Optional[Sequence[int]]) -> tuple[Tensor, Tensor, Tensor]:
     """:meth:`LSTMRecurrence.forward` in out-of-place ops, for the tracer and the ONNX exporters (same arguments,
@@ -263,6 +308,17 @@ class ScratchLSTM(RecurrentBase):
 
     def _recurrence(self, x: Tensor, state: tuple[Tensor, ...], w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
                     batch_sizes: Optional[Sequence[int]]) -> tuple[Tensor, tuple[Tensor, ...]]:
-        recurrence = lstm_recurrence_traceable if self._exporting() else LSTMRecurrence.apply
+        if self._exporting():
+            recurrence = lstm_recurrence_traceable
+        elif uses_fused_kernel(x):
+            recurrence = FusedLSTMRecurrence.apply
+        else:
+            recurrence = LSTMRecurrence.apply
         out, h_n, c_n = recurrence(x, state[0], state[1], w_ih, w_hh, b, batch_sizes)
         return out, (h_n, c_n)
+
+
+def uses_fused_kernel(x: Tensor) -> bool:
+    """Whether :class:`ScratchLSTM` runs ``x`` through :class:`FusedLSTMRecurrence`: float32/float64 on CPU, where
+    the kernel builds and ``SEQLAB_NO_EXTENSIONS`` is unset; everything else takes :class:`LSTMRecurrence`."""
+    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and fused_lstm_ops() is not None
