@@ -66,8 +66,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--data", required=True)
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads, as for our rows")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     train = pd.read_csv(args.data).iloc[:8640]
     print(json.dumps({"darts BlockRNNModel(LSTM)": darts_rate(train, args.steps),
                       "neuralforecast LSTM (defaults: 2 layers, MLP decoder)":
