@@ -140,7 +140,8 @@ class Config:
     max_len: int = _opt(50, "maximum decoded length in tokens")
     label_smoothing: float = _opt(0.0, "label smoothing of the token cross entropy")
     share_embeddings: bool = _opt(
-        False, "--task seq2seq --model transformer: one embedding for source, target and output (needs --tokenizer bpe)")
+        False, "--task seq2seq --model transformer: one embedding for source, target and output "
+               "(needs --tokenizer bpe)")
     # --- any other lightning.Trainer argument ----------------------------------------------------
     trainer: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "lightning.Trainer arguments: --trainer.NAME VALUE on the command line, a trainer: mapping in YAML"})

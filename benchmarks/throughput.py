@@ -107,7 +107,8 @@ def main() -> None:
                               ours(model, args.steps, args.warmup, extra)))
     if args.peer_python:
         out = subprocess.run([args.peer_python, str(ROOT / "benchmarks" / "peers_throughput.py"), "--steps",
-                              str(args.steps), "--data", str(ETT), "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+                              str(args.steps), "--data", str(ETT), "--threads", str(args.threads)],
+                             capture_output=True, text=True, check=True)
         rows += [(name, rate) for name, rate in json.loads(out.stdout.strip().splitlines()[-1]).items()]
     peers = [rate for name, rate in rows if not name.startswith("seqlab")]
     best_peer = max(peers) if peers else None
