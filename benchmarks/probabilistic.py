@@ -15,18 +15,11 @@ forecast of a head within 2% of the MSE model's test MSE, conformal coverage wit
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import os
 import shlex
-import subprocess
 import sys
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from suite import DATASETS, ROOT, Cell, Dataset, command, read_rows  # suite puts ROOT on sys.path
+from suite import DATASETS, ROOT, Cell, Dataset, run_resumable, train  # suite puts ROOT on sys.path
 
 from config import Config
 
@@ -62,52 +55,17 @@ def plan(cases: list[str], m_epochs: int | None) -> list[Cell]:
 
 
 def run_cell(cell: Cell, dataset: Dataset, out_dir: Path) -> dict[str, str]:
-    """One ``python main.py`` run (one intra-op thread: runs share the cores); its row for the CSV."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "WANDB_MODE": "disabled"}
-    result = subprocess.run(command(cell, dataset, out_dir, "none"), capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(f"{cell.run_name()} failed:\n{result.stderr[-2000:]}")
-    run_dir = out_dir / cell.run_name()
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    timing = json.loads((run_dir / "timing.json").read_text())
+    """One run; its row for the CSV."""
+    run_dir, metrics, timing = train(cell, dataset, out_dir, "none", {"WANDB_MODE": "disabled"})
     return {**dict(zip(KEY_FIELDS, cell.key())),
             **{name: f"{metrics[key]:.6g}" if key in metrics else "" for name, key in METRICS.items()},
             "fit_seconds": f"{timing['fit_seconds']:.1f}", "run_dir": str(run_dir)}
 
 
 def run_all(cells: list[Cell], results: Path, out_dir: Path, jobs: int) -> tuple[list[dict[str, str]], list[str]]:
-    """Run the cells not already in ``results`` (same flags), appending each finished row at once; return the rows
-    of ``cells`` and the names of the runs that failed (reported as they fail, so the others still finish)."""
-    rows = read_rows(results)
-    done = {tuple(row[f] for f in KEY_FIELDS) for row in rows}
-    todo = [cell for cell in cells if cell.key() not in done]
-    print(f"{len(cells) - len(todo)} of {len(cells)} runs already in {results}; running {len(todo)}", flush=True)
-    results.parent.mkdir(parents=True, exist_ok=True)
-    lock = threading.Lock()
-    failed: list[str] = []
-
-    def work(cell: Cell) -> None:
-        started = time.perf_counter()
-        try:
-            row = run_cell(cell, DATASETS[cell.dataset], out_dir)
-        except RuntimeError as exc:
-            print(exc, file=sys.stderr, flush=True)
-            failed.append(cell.run_name())
-            return
-        with lock:
-            new_file = not results.is_file()
-            with results.open("a", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=FIELDS)
-                if new_file:
-                    writer.writeheader()
-                writer.writerow(row)
-            rows.append(row)
-            print(f"{cell.run_name()}: test MSE {row['test_mse']}, {time.perf_counter() - started:.0f} s", flush=True)
-
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(work, todo))
-    wanted = {cell.key() for cell in cells}
-    return [row for row in rows if tuple(row[f] for f in KEY_FIELDS) in wanted], failed
+    """The rows of ``cells`` (running those not already in ``results``) and the names of the runs that failed."""
+    return run_resumable(cells, results, FIELDS, lambda cell: run_cell(cell, DATASETS[cell.dataset], out_dir),
+                         lambda row: f"test MSE {row['test_mse']}, {row['fit_seconds']} s", jobs)
 
 
 def _pair(row: dict[str, str], kind: str) -> str:

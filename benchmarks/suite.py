@@ -29,7 +29,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -109,16 +109,22 @@ def command(cell: Cell, dataset: Dataset, out_dir: Path, logger: str) -> list[st
             "--output_dir", str(out_dir / cell.run_name()), *cell.flags.split()]
 
 
-def run_cell(cell: Cell, dataset: Dataset, out_dir: Path, logger: str, group: str) -> dict[str, str]:
-    """One ``python main.py`` run (one intra-op thread: suite runs share the cores); its row for the CSV."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_RUN_GROUP": group, "PYTHONWARNINGS": "ignore"}
-    started = time.perf_counter()
+def train(cell: Cell, dataset: Dataset, out_dir: Path, logger: str,
+          env: dict[str, str]) -> tuple[Path, dict, dict]:
+    """One ``python main.py`` run (one intra-op thread: runs share the cores): its directory, metrics and timing."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", **env}
     result = subprocess.run(command(cell, dataset, out_dir, logger), capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"{cell.run_name()} failed:\n{result.stderr[-2000:]}")
     run_dir = out_dir / cell.run_name()
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    timing = json.loads((run_dir / "timing.json").read_text())
+    return (run_dir, json.loads((run_dir / "metrics.json").read_text()),
+            json.loads((run_dir / "timing.json").read_text()))
+
+
+def run_cell(cell: Cell, dataset: Dataset, out_dir: Path, logger: str, group: str) -> dict[str, str]:
+    """One suite run; its row for the CSV."""
+    started = time.perf_counter()
+    run_dir, metrics, timing = train(cell, dataset, out_dir, logger, {"WANDB_RUN_GROUP": group})
     return {"dataset": cell.dataset, "setting": cell.setting, "horizon": str(cell.horizon), "model": cell.model,
             "variant": cell.variant, "seed": str(cell.seed), "flags": cell.flags,
             "val_mse": f"{metrics['val/mse']:.6g}", "val_mae": f"{metrics['val/mae']:.6g}",
@@ -135,32 +141,51 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def run_suite(cells: list[Cell], datasets: dict[str, Dataset], results: Path, out_dir: Path, logger: str = "none",
-              group: str = "suite", jobs: int = 1) -> list[dict[str, str]]:
-    """Run the cells not already in ``results`` (same flags), appending each finished row at once."""
+def run_resumable(cells: list[Cell], results: Path, fields: list[str], run: Callable[[Cell], dict[str, str]],
+                  describe: Callable[[dict[str, str]], str], jobs: int) -> tuple[list[dict[str, str]], list[str]]:
+    """Run the cells not already in ``results`` (a row whose first seven ``fields``, the cell's key, match),
+    appending each finished row at once; return the rows of ``cells`` and the names of the runs that failed
+    (reported as they fail, so the others still finish)."""
     rows = read_rows(results)
-    done = {tuple(row[f] for f in FIELDS[:7]) for row in rows}
+    done = {tuple(row[f] for f in fields[:7]) for row in rows}
     todo = [cell for cell in cells if cell.key() not in done]
     print(f"{len(cells) - len(todo)} of {len(cells)} runs already in {results}; running {len(todo)}", flush=True)
     results.parent.mkdir(parents=True, exist_ok=True)
     lock = threading.Lock()
+    failed: list[str] = []
 
     def work(cell: Cell) -> None:
-        row = run_cell(cell, datasets[cell.dataset], out_dir, logger, group)
+        try:
+            row = run(cell)
+        except RuntimeError as error:
+            print(error, file=sys.stderr, flush=True)
+            failed.append(cell.run_name())
+            return
         with lock:
             new_file = not results.is_file()
             with results.open("a", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=FIELDS)
+                writer = csv.DictWriter(handle, fieldnames=fields)
                 if new_file:
                     writer.writeheader()
                 writer.writerow(row)
             rows.append(row)
-            print(f"{cell.run_name()}: val MSE {row['val_mse']}, {row['fit_seconds']} s", flush=True)
+            print(f"{cell.run_name()}: {describe(row)}", flush=True)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(work, todo))
     wanted = {cell.key() for cell in cells}
-    return [row for row in rows if tuple(row[f] for f in FIELDS[:7]) in wanted]
+    return [row for row in rows if tuple(row[f] for f in fields[:7]) in wanted], failed
+
+
+def run_suite(cells: list[Cell], datasets: dict[str, Dataset], results: Path, out_dir: Path, logger: str = "none",
+              group: str = "suite", jobs: int = 1) -> list[dict[str, str]]:
+    """Every cell's row, running those not already in ``results``; fails after the others if any run failed."""
+    rows, failed = run_resumable(cells, results, FIELDS,
+                                 lambda cell: run_cell(cell, datasets[cell.dataset], out_dir, logger, group),
+                                 lambda row: f"val MSE {row['val_mse']}, {row['fit_seconds']} s", jobs)
+    if failed:
+        raise RuntimeError(f"{len(failed)} runs failed (run again to retry them): {', '.join(failed)}")
+    return rows
 
 
 def fmt(values: Iterable[float]) -> str:
