@@ -10,6 +10,11 @@ killed suite resumes where it stopped (a row is reused only if its flags are the
     python benchmarks/suite.py --datasets etth1 --settings M --horizons 96 --seeds 1,2,3 \\
         --variants "default=;segments=--segment_len 24 --head pmf --revin_mode last --linear_skip false"
     python benchmarks/suite.py --logger wandb                            # each run a W&B run in one group
+    python benchmarks/suite.py --merge runs/suite/a.csv,runs/suite/b.csv --seeds 1,2,3 --table runs/suite/ab.md
+
+``--merge`` runs nothing: it pools finished suites (say, one per input length) into one table whose last column is
+the configuration of any model with the lowest mean validation MSE over ``--seeds`` (configurations lacking one of
+them are left out), so a choice across suites is made on validation too.
 
 Writes ``--results`` (CSV, one row per run; the run directories go in a folder of the same name beside it) and
 ``--table`` (markdown: the chosen variants' test scores, and the validation scores every choice was made on).
@@ -207,15 +212,68 @@ def choose(rows: list[dict[str, str]]) -> dict[tuple[str, str, str, str], tuple[
     return chosen
 
 
-def table(rows: list[dict[str, str]], models: list[str]) -> str:
-    """Markdown: per dataset, the chosen variant's test MSE / MAE for every model, then the validation evidence."""
+def input_length(row: dict[str, str]) -> int:
+    """The run's ``--seq_len``: from its flags, else its dataset's standard input."""
+    flags = row["flags"].split()
+    if "--seq_len" in flags:
+        return int(flags[flags.index("--seq_len") + 1])
+    return DATASETS[row["dataset"]].seq_len
+
+
+def merge_rows(paths: list[Path], seeds: list[int]) -> list[dict[str, str]]:
+    """The rows of several suites' CSVs, one candidate per (model, flags), its variant renamed to say which input it
+    read (and which file, when two files gave one name to different flags); only candidates run with every seed
+    of ``seeds``, and only those seeds."""
+    merged, labels, seen = [], {}, set()
+    for path in paths:
+        if not path.is_file():
+            raise SystemExit(f"--merge: {path} not found")
+        for row in read_rows(path):
+            if int(row["seed"]) not in seeds:
+                continue
+            candidate = (row["dataset"], row["setting"], row["horizon"], row["model"], row["flags"])
+            if (*candidate, row["seed"]) in seen:
+                continue  # the same run configuration in two files (a baseline): keep the first
+            seen.add((*candidate, row["seed"]))
+            if candidate not in labels:
+                name = "" if row["variant"] in ("-", "default") else row["variant"]
+                inputs = f"in{input_length(row)}"
+                label = name if inputs in name else " ".join(filter(None, [name, inputs]))
+                if label in {labels[c] for c in labels if c[:4] == candidate[:4]}:
+                    label = f"{label} ({path.stem})"
+                labels[candidate] = label
+            merged.append({**row, "variant": labels[candidate]})
+    runs = defaultdict(int)
+    for row in merged:
+        runs[(row["dataset"], row["setting"], row["horizon"], row["model"], row["variant"])] += 1
+    return [row for row in merged if row["model"] == "naive"  # naive has no seed: it runs once
+            or runs[(row["dataset"], row["setting"], row["horizon"], row["model"], row["variant"])] == len(seeds)]
+
+
+def best_candidate(chosen: dict, dataset: str, setting: str, horizon: int) -> str:
+    """The cell of the model variant with the lowest mean validation MSE among all models (not the baselines)."""
+    candidates = [(statistics.mean(float(r["val_mse"]) for r in runs), model, variant, runs)
+                  for (d, s, h, model), (variant, runs) in chosen.items()
+                  if (d, s, h) == (dataset, setting, str(horizon)) and model not in BASELINES]
+    if not candidates:
+        return "-"
+    _, model, variant, runs = min(candidates, key=lambda c: c[0])
+    return (f"{fmt(float(r['test_mse']) for r in runs)} / {fmt(float(r['test_mae']) for r in runs)} "
+            f"({model} {variant})")
+
+
+def table(rows: list[dict[str, str]], models: list[str], best: bool = False) -> str:
+    """Markdown: per dataset, the chosen variant's test MSE / MAE for every model, then the validation evidence;
+    with ``best``, a last column: the model and variant chosen on validation among all models."""
     chosen = choose(rows)
     columns = BASELINES + [m for m in models if m not in BASELINES]
     lines = ["Test MSE / MAE (scaled, every test window; mean ± std over seeds) of the variant chosen by validation "
-             "MSE; **bold**: the model beats both baselines on test MSE.", ""]
+             "MSE; **bold**: the model beats both baselines on test MSE."
+             + (" Last column: the model and variant with the lowest validation MSE of all." if best else ""), ""]
     for dataset in dict.fromkeys(row["dataset"] for row in rows):
-        lines += [f"### {dataset}", "", "| setting | horizon | " + " | ".join(columns) + " |",
-                  "|---|---:|" + "---:|" * len(columns)]
+        header = columns + (["chosen on validation"] if best else [])
+        lines += [f"### {dataset}", "", "| setting | horizon | " + " | ".join(header) + " |",
+                  "|---|---:|" + "---:|" * len(header)]
         cells = sorted({(r["setting"], int(r["horizon"])) for r in rows if r["dataset"] == dataset})
         for setting, horizon in cells:
             scores = {model: chosen.get((dataset, setting, str(horizon), model)) for model in columns}
@@ -232,6 +290,8 @@ def table(rows: list[dict[str, str]], models: list[str]) -> str:
                     cell = f"**{cell}**"
                 label = f" ({variant})" if model not in BASELINES and variant != "default" else ""
                 text.append(cell + label)
+            if best:
+                text.append(best_candidate(chosen, dataset, setting, horizon))
             lines.append(f"| {setting} | {horizon} | " + " | ".join(text) + " |")
         lines.append("")
     lines += ["Validation MSE of every variant (what the choice was made on):", "",
@@ -260,6 +320,12 @@ def log_table_to_wandb(markdown: str, rows: list[dict[str, str]], group: str) ->
     run.finish()
 
 
+def write_table(path: Path, markdown: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(markdown)
+    print("\n" + markdown)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="etth1,exchange,ili", help=f"from: {', '.join(DATASETS)}")
@@ -276,7 +342,14 @@ def main() -> None:
     parser.add_argument("--table", default="runs/suite/table.md")
     parser.add_argument("--logger", default="none", choices=["none", "csv", "wandb"])
     parser.add_argument("--group", default="suite", help="W&B group of the runs")
+    parser.add_argument("--merge", default="", help="CSV,CSV,...: run nothing, pool these suites into one table")
     args = parser.parse_args()
+    if args.merge:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        rows = merge_rows([ROOT / p for p in args.merge.split(",")], seeds)
+        models = list(dict.fromkeys(row["model"] for row in rows))
+        write_table(ROOT / args.table, table(rows, models, best=True))
+        return
     names = ["ili", "exchange"] if args.quick else args.datasets.split(",")
     unknown = set(names) - set(DATASETS)
     if unknown:
@@ -297,9 +370,7 @@ def main() -> None:
     runs_dir = results.parent / results.stem  # one folder per results file: two suites never share a run directory
     rows = run_suite(cells, datasets, results, runs_dir, args.logger, args.group, args.jobs)
     markdown = table(rows, models)
-    (ROOT / args.table).parent.mkdir(parents=True, exist_ok=True)
-    (ROOT / args.table).write_text(markdown)
-    print("\n" + markdown)
+    write_table(ROOT / args.table, markdown)
     if args.logger == "wandb":
         log_table_to_wandb(markdown, rows, args.group)
 

@@ -50,3 +50,28 @@ def test_a_tiny_suite_runs_writes_rows_and_resumes(tiny_csv: Path, tmp_path: Pat
     assert len(suite.run_suite(changed, data, results, tmp_path / "runs")) == 3  # the gru row is re-run
     assert len(suite.read_rows(results)) == 4
     assert "### tiny" in suite.table(rows, ["gru"])
+
+
+def test_merged_suites_choose_across_files_on_validation_with_every_seed(tmp_path: Path) -> None:
+    def write(name: str, rows: list[tuple[str, str, str, int, float, float]]) -> Path:
+        path = tmp_path / name
+        lines = [",".join(suite.FIELDS)]
+        for model, variant, flags, seed, val, test in rows:
+            lines.append(f"etth1,M,96,{model},{variant},{seed},{flags},{val},0,{test},0.5,1,1,x")
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    short = write("short.csv", [("linear", "-", "--epochs 1", s, 0.5, 0.4) for s in (1, 2)]
+                  + [("naive", "-", "--epochs 1", 1, 0.9, 0.9)]
+                  + [("gru", "a", "--epochs 1", s, 0.3, 0.35) for s in (1, 2)])
+    long = write("long.csv", [("linear", "-", "--epochs 1 --seq_len 720", s, 0.45, 0.41) for s in (1, 2)]
+                 + [("gru", "a", "--epochs 1 --seq_len 720", s, 0.2, 0.30) for s in (1, 2)]
+                 + [("lstm", "b", "--epochs 1 --seq_len 720", 1, 0.01, 0.01)])  # one seed only: left out
+    rows = suite.merge_rows([short, long, short], [1, 2])
+    assert {(r["model"], r["variant"]) for r in rows} == {
+        ("linear", "in96"), ("linear", "in720"), ("naive", "in96"), ("gru", "a in96"), ("gru", "a in720")}
+    assert len(rows) == 9  # the file given twice adds nothing
+    markdown = suite.table(rows, ["gru"], best=True)
+    assert "0.3000 ± 0.0000 / 0.5000 ± 0.0000 (gru a in720) |" in markdown
+    assert "0.4100 ± 0.0000" in markdown and "0.4000 ± 0.0000" not in markdown  # linear chosen on validation too
+    assert "0.0100" not in markdown
