@@ -27,8 +27,8 @@ bench-ett-quick: .venv
 HEADLINE = --segment_len 24 --head pmf --revin_mode last --linear_skip false
 
 bench-ett-headline: .venv
-	OMP_NUM_THREADS=1 $(PY) benchmarks/ett.py --models lstm_attention --settings M --horizons 96,192,336,720 \
-		--seeds 1,2,3 --epochs 10 --full_batches 256 --extra "$(HEADLINE)"
+	$(PY) benchmarks/suite.py --datasets etth1 --settings M --models lstm_attention --seeds 1,2,3 --epochs 10 \
+		--variants "pmf24=$(HEADLINE)" --results runs/suite/etth1_m_headline.csv --table runs/suite/etth1_m_headline.md
 
 bench-ett-ablate: .venv
 	OMP_NUM_THREADS=1 $(PY) benchmarks/ett.py --ablate --models lstm_attention --settings M --horizons 96 \

@@ -37,8 +37,7 @@ LSTMA = {
 SEGRNN = {96: (0.368, 0.395), 192: (0.408, 0.419), 336: (0.444, 0.440), 720: (0.446, 0.457)}
 
 
-def run_once(model: str, setting: str, horizon: int, seq_len: int, seed: int, extra: list[str],
-             full_batches: int = 0) -> dict:
+def run_once(model: str, setting: str, horizon: int, seq_len: int, seed: int, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         data_flags = ["--data_path", str(ETT), "--features", setting, "--target", "OT", "--seq_len", str(seq_len),
                       "--horizon", str(horizon), "--split", "ett_h"]
@@ -53,26 +52,7 @@ def run_once(model: str, setting: str, horizon: int, seq_len: int, seed: int, ex
         if timing.exists():
             metrics.update(json.loads(timing.read_text()))
         metrics["wall_seconds"] = time.perf_counter() - started
-        if full_batches:
-            metrics["test/mse_full_batches"] = mse_of_full_batches(Path(tmp) / "predictions.csv", data_flags,
-                                                                   full_batches)
         return metrics
-
-
-def mse_of_full_batches(predictions_csv: Path, data_flags: list[str], batch: int) -> float:
-    """Scaled test MSE over the first ``floor(windows / batch) * batch`` windows only: what code that drops the
-    last partial test batch (``drop_last=True``) would report. Not comparable with published figures that score
-    every test window (SegRNN's input-96 figures do, since its repository set ``drop_last = False``)."""
-    import pandas as pd
-
-    from data.long_series import LongSeriesDataModule
-
-    datamodule = LongSeriesDataModule(parse_config(data_flags))
-    datamodule.load()
-    std = dict(zip(datamodule.target_names, datamodule.target_std))
-    frame = pd.read_csv(predictions_csv)
-    kept = frame[frame.window < (frame.window.max() + 1) // batch * batch]
-    return float((((kept.actual - kept.predicted) / kept.target.map(std)) ** 2).mean())
 
 
 def references(setting: str, horizon: int, mse: float) -> str:
@@ -105,11 +85,6 @@ def summarize(runs: list[dict]) -> tuple[list[float], list[float], float]:
     return [r["test/mse"] for r in runs], [r["test/mae"] for r in runs], seconds
 
 
-def full_batch_cell(runs: list[dict]) -> str:
-    """The ``--full_batches`` column, when asked for."""
-    return f" {fmt([r['test/mse_full_batches'] for r in runs])} |" if "test/mse_full_batches" in runs[0] else ""
-
-
 def fmt(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.4f}"
@@ -129,9 +104,6 @@ def main() -> None:
     parser.add_argument("--ablate", action="store_true", help="switch each idea off in turn (first model/setting/horizon)")
     parser.add_argument("--variants", default="revin_std,no_norm,skip_off,skip_on,no_ci,direct,no_channel_emb,"
                         "time_features", help=f"--ablate variants, from: {', '.join(ABLATIONS)}")
-    parser.add_argument("--full_batches", type=int, default=0, metavar="N",
-                        help="add a column: test MSE over whole batches of N windows only (what drop_last=True would "
-                             "score; not the published protocol, which scores every window)")
     args = parser.parse_args()
     unknown = set(args.variants.split(",")) - set(ABLATIONS)
     if unknown:
@@ -147,19 +119,16 @@ def main() -> None:
         ablate(args.models.split(",")[0], args.settings.split(",")[0], horizons[0], args.seq_len, seeds, extra,
                args.variants.split(","))
         return
-    extra_header = f" MSE, first ⌊n/{args.full_batches}⌋·{args.full_batches} windows |" if args.full_batches else ""
     print("| setting | horizon | model | MSE | MAE | LSTMa MSE / MAE | × LSTMa | SegRNN MSE / MAE | × SegRNN | "
-          f"train s/run |{extra_header}")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if args.full_batches else ""))
+          "train s/run |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for setting in args.settings.split(","):
         for horizon in horizons:
             for model in args.models.split(","):
-                runs = [run_once(model, setting, horizon, args.seq_len, seed, extra, args.full_batches)
-                        for seed in seeds]
+                runs = [run_once(model, setting, horizon, args.seq_len, seed, extra) for seed in seeds]
                 mse, mae, seconds = summarize(runs)
                 print(f"| {setting} | {horizon} | {model} | {fmt(mse)} | {fmt(mae)} | "
-                      f"{references(setting, horizon, statistics.mean(mse))} | {seconds:.0f} |{full_batch_cell(runs)}",
-                      flush=True)
+                      f"{references(setting, horizon, statistics.mean(mse))} | {seconds:.0f} |", flush=True)
 
 
 def ablate(model: str, setting: str, horizon: int, seq_len: int, seeds: list[int], extra: list[str],
