@@ -304,7 +304,36 @@ def table(rows: list[dict[str, str]], models: list[str], best: bool = False) -> 
         for variant, values in variants.items():
             mark = "yes" if chosen[key][0] == variant else ""
             lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {variant} | {fmt(values)} | {mark} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + across_cells(rows)) + "\n"
+
+
+def across_cells(rows: list[dict[str, str]]) -> list[str]:
+    """Markdown lines ranking each model's variants over every (dataset, setting, horizon) they ran in: the
+    geometric mean of their validation MSE over ``linear``'s, so that one variant (a default) is chosen for all
+    datasets on validation. Nothing when no model has two variants."""
+    val = defaultdict(list)
+    for row in rows:
+        key = (row["dataset"], row["setting"], row["horizon"], row["model"], row["variant"])
+        val[key].append(float(row["val_mse"]))
+    linear = {key[:3]: statistics.mean(v) for key, v in val.items() if key[3] == "linear"}
+    ratios = defaultdict(list)
+    for (dataset, setting, horizon, model, variant), values in val.items():
+        if model not in BASELINES and (dataset, setting, horizon) in linear:
+            ratios[(model, variant)].append(statistics.mean(values) / linear[(dataset, setting, horizon)])
+    if len({model for model, _ in ratios}) == len(ratios):
+        return []
+    lines = ["", "Variants over every cell they ran in (geometric mean of validation MSE ÷ `linear`'s validation MSE; "
+             "lower is better):", "", "| model | variant | cells | val MSE ÷ linear | chosen |",
+             "|---|---|---:|---:|---|"]
+    best = {}
+    for (model, variant), values in ratios.items():
+        score = statistics.geometric_mean(values)
+        if model not in best or score < best[model][1]:
+            best[model] = (variant, score)
+    for (model, variant), values in sorted(ratios.items(), key=lambda kv: statistics.geometric_mean(kv[1])):
+        mark = "yes" if best[model][0] == variant else ""
+        lines.append(f"| {model} | {variant} | {len(values)} | {statistics.geometric_mean(values):.3f} | {mark} |")
+    return lines
 
 
 def log_table_to_wandb(markdown: str, rows: list[dict[str, str]], group: str) -> None:

@@ -75,3 +75,17 @@ def test_merged_suites_choose_across_files_on_validation_with_every_seed(tmp_pat
     assert "0.3000 ± 0.0000 / 0.5000 ± 0.0000 (gru a in720) |" in markdown
     assert "0.4100 ± 0.0000" in markdown and "0.4000 ± 0.0000" not in markdown  # linear chosen on validation too
     assert "0.0100" not in markdown
+
+
+def test_variants_are_ranked_over_every_cell_against_linear_on_validation() -> None:
+    def row(dataset: str, model: str, variant: str, val: float) -> dict[str, str]:
+        return {"dataset": dataset, "setting": "S", "horizon": "3", "model": model, "variant": variant, "seed": "1",
+                "flags": "", "val_mse": str(val), "val_mae": "0", "test_mse": "1", "test_mae": "1", "epochs": "1",
+                "fit_seconds": "1", "run_dir": "x"}
+
+    # "steady" is 0.9x linear on both datasets; "spiky" is 0.5x on one and 2x on the other (geometric mean 1.0)
+    rows = [row("a", "linear", "-", 1.0), row("b", "linear", "-", 10.0), row("a", "gru", "steady", 0.9),
+            row("b", "gru", "steady", 9.0), row("a", "gru", "spiky", 0.5), row("b", "gru", "spiky", 20.0)]
+    lines = suite.across_cells(rows)
+    assert "| gru | steady | 2 | 0.900 | yes |" in lines and "| gru | spiky | 2 | 1.000 |  |" in lines
+    assert suite.across_cells([r for r in rows if r["variant"] != "spiky"]) == []  # one variant: nothing to rank
