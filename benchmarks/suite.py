@@ -222,8 +222,8 @@ def input_length(row: dict[str, str]) -> int:
 
 def merge_rows(paths: list[Path], seeds: list[int]) -> list[dict[str, str]]:
     """The rows of several suites' CSVs, one candidate per (model, flags), its variant renamed to say which input it
-    read (and which file, when two files gave one name to different flags); only candidates run with every seed
-    of ``seeds``, and only those seeds."""
+    read when a ``--seq_len`` flag set it (and which file, when two files gave one name to different flags); only
+    candidates run with every seed of ``seeds``, and only those seeds."""
     merged, labels, seen = [], {}, set()
     for path in paths:
         if not path.is_file():
@@ -236,9 +236,10 @@ def merge_rows(paths: list[Path], seeds: list[int]) -> list[dict[str, str]]:
                 continue  # the same run configuration in two files (a baseline): keep the first
             seen.add((*candidate, row["seed"]))
             if candidate not in labels:
-                name = "" if row["variant"] in ("-", "default") else row["variant"]
+                label = row["variant"]
                 inputs = f"in{input_length(row)}"
-                label = name if inputs in name else " ".join(filter(None, [name, inputs]))
+                if "--seq_len" in row["flags"].split() and inputs not in label:
+                    label = inputs if label in ("-", "default") else f"{label} {inputs}"
                 if label in {labels[c] for c in labels if c[:4] == candidate[:4]}:
                     label = f"{label} ({path.stem})"
                 labels[candidate] = label
