@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -287,7 +288,8 @@ def table(rows: list[dict[str, str]], models: list[str], best: bool = False) -> 
                 variant, runs = scores[model]
                 mse = [float(r["test_mse"]) for r in runs]
                 cell = f"{fmt(mse)} / {fmt(float(r['test_mae']) for r in runs)}"
-                if model not in BASELINES and len(baselines) == len(BASELINES) and statistics.mean(mse) < min(baselines):
+                beats_both = len(baselines) == len(BASELINES) and statistics.mean(mse) < min(baselines)
+                if model not in BASELINES and beats_both:
                     cell = f"**{cell}**"
                 label = f" ({variant})" if model not in BASELINES and variant != "default" else ""
                 text.append(cell + label)
@@ -311,7 +313,8 @@ def table(rows: list[dict[str, str]], models: list[str], best: bool = False) -> 
 def across_cells(rows: list[dict[str, str]]) -> list[str]:
     """Markdown lines ranking each model's variants over every (dataset, setting, horizon) they ran in: the
     geometric mean of their validation MSE over ``linear``'s, so that one variant (a default) is chosen for all
-    datasets on validation. Nothing when no model has two variants."""
+    datasets on validation (the lowest is chosen); and, against a variant named ``default``, the paired change run by
+    run (same cell, same seed), to tell a real gain from seed noise. Nothing when no model has two variants."""
     val = defaultdict(list)
     for row in rows:
         key = (row["dataset"], row["setting"], row["horizon"], row["model"], row["variant"])
@@ -324,17 +327,33 @@ def across_cells(rows: list[dict[str, str]]) -> list[str]:
     if len({model for model, _ in ratios}) == len(ratios):
         return []
     lines = ["", "Variants over every cell they ran in (geometric mean of validation MSE ÷ `linear`'s validation MSE; "
-             "lower is better):", "", "| model | variant | cells | val MSE ÷ linear | chosen |",
-             "|---|---|---:|---:|---|"]
+             "lower is better; against `default`: the mean change of validation MSE over runs paired by cell and seed, "
+             "± its standard error, and how many of those runs the variant won):", "",
+             "| model | variant | cells | val MSE ÷ linear | vs default | runs won | chosen |",
+             "|---|---|---:|---:|---:|---:|---|"]
     best = {}
-    for (model, variant), values in ratios.items():
-        score = statistics.geometric_mean(values)
-        if model not in best or score < best[model][1]:
-            best[model] = (variant, score)
     for (model, variant), values in sorted(ratios.items(), key=lambda kv: statistics.geometric_mean(kv[1])):
-        mark = "yes" if best[model][0] == variant else ""
-        lines.append(f"| {model} | {variant} | {len(values)} | {statistics.geometric_mean(values):.3f} | {mark} |")
+        best.setdefault(model, variant)
+        mark = "yes" if best[model] == variant else ""
+        change = paired_change(rows, model, variant)
+        cells = (f"{math.exp(change[0]) - 1:+.1%} ± {change[1]:.1%} | {change[2]} / {change[3]}" if change
+                 else "- | -")
+        lines.append(f"| {model} | {variant} | {len(values)} | {statistics.geometric_mean(values):.3f} | {cells} | "
+                     f"{mark} |")
     return lines
+
+
+def paired_change(rows: list[dict[str, str]], model: str, variant: str) -> tuple[float, float, int, int] | None:
+    """``variant``'s validation MSE against ``default``'s in runs of the same cell and seed: the mean log ratio, its
+    standard error, the runs it won and the runs paired; None without two such pairs."""
+    val = {(r["dataset"], r["setting"], r["horizon"], r["variant"], r["seed"]): float(r["val_mse"])
+           for r in rows if r["model"] == model}
+    logs = [math.log(x / val[(*key[:3], "default", key[4])]) for key, x in val.items()
+            if key[3] == variant and variant != "default" and (*key[:3], "default", key[4]) in val]
+    if len(logs) < 2:
+        return None
+    return (statistics.mean(logs), statistics.stdev(logs) / math.sqrt(len(logs)), sum(x < 0 for x in logs),
+            len(logs))
 
 
 def log_table_to_wandb(markdown: str, rows: list[dict[str, str]], group: str) -> None:

@@ -87,5 +87,11 @@ def test_variants_are_ranked_over_every_cell_against_linear_on_validation() -> N
     rows = [row("a", "linear", "-", 1.0), row("b", "linear", "-", 10.0), row("a", "gru", "steady", 0.9),
             row("b", "gru", "steady", 9.0), row("a", "gru", "spiky", 0.5), row("b", "gru", "spiky", 20.0)]
     lines = suite.across_cells(rows)
-    assert "| gru | steady | 2 | 0.900 | yes |" in lines and "| gru | spiky | 2 | 1.000 |  |" in lines
+    assert "| gru | steady | 2 | 0.900 | - | - | yes |" in lines and "| gru | spiky | 2 | 1.000 | - | - |  |" in lines
     assert suite.across_cells([r for r in rows if r["variant"] != "spiky"]) == []  # one variant: nothing to rank
+    # against "default", run by run: 0.9x, 0.9x and 0.8x of default's MSE -> -13.5% ± 3.9%, won 3 of 3
+    rows += [row("a", "gru", "default", 1.0), row("b", "gru", "default", 10.0)]
+    rows += [{**r, "seed": "2"} for r in rows if r["dataset"] == "a"]
+    rows = [{**r, "val_mse": "0.8"} if (r["variant"], r["seed"]) == ("steady", "2") else r for r in rows]
+    line = next(x for x in suite.across_cells(rows) if "| steady |" in x)
+    assert "| -13.5% ± 3.9% | 3 / 3 | yes |" in line
