@@ -319,7 +319,10 @@ def across_cells(rows: list[dict[str, str]]) -> list[str]:
     for row in rows:
         key = (row["dataset"], row["setting"], row["horizon"], row["model"], row["variant"])
         val[key].append(float(row["val_mse"]))
-    linear = {key[:3]: statistics.mean(v) for key, v in val.items() if key[3] == "linear"}
+    linear: dict[tuple[str, ...], float] = {}
+    for key, values in val.items():
+        if key[3] == "linear":  # with several linear variants (merged suites), the one chosen on validation
+            linear[key[:3]] = min(linear.get(key[:3], math.inf), statistics.mean(values))
     ratios = defaultdict(list)
     for (dataset, setting, horizon, model, variant), values in val.items():
         if model not in BASELINES and (dataset, setting, horizon) in linear:
