@@ -32,7 +32,7 @@ from utils.export import example_windows, export_forecaster  # noqa: E402
 
 ETT = ROOT.parent / "shared" / "data" / "ett" / "ETTh1.csv"
 MODELS = {
-    "ETTh1 headline: lstm_attention M 96 → 96, `--segment_len 24 --head pmf --revin_mode last --linear_skip false`":
+    "ETTh1 pmf24: lstm_attention M 96 → 96, `--segment_len 24 --head pmf --revin_mode last --linear_skip false`":
         ["--data_path", str(ETT), "--features", "M", "--split", "ett_h", "--seq_len", "96", "--horizon", "96",
          "--segment_len", "24", "--head", "pmf", "--revin_mode", "last", "--linear_skip", "false"],
     "default: lstm_attention on data/synthetic_hourly.csv, MS 96 → 24 (`python main.py`)": [],

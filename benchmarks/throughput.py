@@ -31,7 +31,7 @@ from models.tasks.forecasting import ForecastingTask  # noqa: E402
 ETT = ROOT.parent / "shared" / "data" / "ett" / "ETTh1.csv"
 FLAGS = ["--data_path", str(ETT), "--features", "S", "--target", "OT", "--seq_len", "96", "--horizon", "24",
          "--split", "ett_h", "--hidden_size", "128", "--batch_size", "32", "--logger", "none"]
-# SegRNN-style segments (12 recurrent steps become 1), and the ETTh1 M headline configuration
+# SegRNN-style segments (12 recurrent steps become 1), and the ETTh1 M pmf24 configuration
 VARIANTS = ["--segment_len 12", "--segment_len 24 --head pmf --revin_mode last --linear_skip false"]
 # --long: a long input window, stepped over one time step at a time and over SegRNN-style segments
 LONG_SEQ_LEN = 720
