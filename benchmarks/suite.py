@@ -227,8 +227,6 @@ def merge_rows(paths: list[Path], seeds: list[int]) -> list[dict[str, str]]:
     candidates run with every seed of ``seeds``, and only those seeds."""
     merged, labels, seen = [], {}, set()
     for path in paths:
-        if not path.is_file():
-            raise SystemExit(f"--merge: {path} not found")
         for row in read_rows(path):
             if int(row["seed"]) not in seeds:
                 continue
@@ -397,8 +395,11 @@ def main() -> None:
     parser.add_argument("--merge", default="", help="CSV,CSV,...: run nothing, pool these suites into one table")
     args = parser.parse_args()
     if args.merge:
-        seeds = [int(s) for s in args.seeds.split(",")]
-        rows = merge_rows([ROOT / p for p in args.merge.split(",")], seeds)
+        paths = [ROOT / p for p in args.merge.split(",")]
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            parser.error(f"--merge: not found: {', '.join(missing)}")
+        rows = merge_rows(paths, [int(s) for s in args.seeds.split(",")])
         models = list(dict.fromkeys(row["model"] for row in rows))
         write_table(ROOT / args.table, table(rows, models, best=True))
         return
