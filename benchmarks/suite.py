@@ -297,7 +297,7 @@ def table(rows: list[dict[str, str]], models: list[str], best: bool = False) -> 
         lines.append("")
     lines += ["Validation MSE of every variant (what the choice was made on):", "",
               "| dataset | setting | horizon | model | variant | val MSE | chosen |", "|---|---|---:|---|---|---:|---|"]
-    for key in sorted(choose(rows), key=lambda k: (k[0], k[1], int(k[2]), k[3])):
+    for key in sorted(chosen, key=lambda k: (k[0], k[1], int(k[2]), k[3])):
         variants = defaultdict(list)
         for row in rows:
             if (row["dataset"], row["setting"], row["horizon"], row["model"]) == key:
@@ -313,10 +313,11 @@ def across_cells(rows: list[dict[str, str]]) -> list[str]:
     geometric mean of their validation MSE over ``linear``'s, so that one variant (a default) is chosen for all
     datasets on validation (the lowest is chosen); and, against a variant named ``default``, the paired change run by
     run (same cell, same seed), to tell a real gain from seed noise. Nothing when no model has two variants."""
+    per_run = {(r["dataset"], r["setting"], r["horizon"], r["model"], r["variant"], r["seed"]): float(r["val_mse"])
+               for r in rows}
     val = defaultdict(list)
-    for row in rows:
-        key = (row["dataset"], row["setting"], row["horizon"], row["model"], row["variant"])
-        val[key].append(float(row["val_mse"]))
+    for key, mse in per_run.items():
+        val[key[:5]].append(mse)
     linear: dict[tuple[str, ...], float] = {}
     for key, values in val.items():
         if key[3] == "linear":  # with several linear variants (merged suites), the one chosen on validation
@@ -336,7 +337,7 @@ def across_cells(rows: list[dict[str, str]]) -> list[str]:
     for (model, variant), values in sorted(ratios.items(), key=lambda kv: statistics.geometric_mean(kv[1])):
         best.setdefault(model, variant)
         mark = "yes" if best[model] == variant else ""
-        change = paired_change(rows, model, variant)
+        change = paired_change(per_run, model, variant)
         cells = (f"{math.exp(change[0]) - 1:+.1%} ± {change[1]:.1%} | {change[2]} / {change[3]}" if change
                  else "- | -")
         lines.append(f"| {model} | {variant} | {len(values)} | {statistics.geometric_mean(values):.3f} | {cells} | "
@@ -344,13 +345,13 @@ def across_cells(rows: list[dict[str, str]]) -> list[str]:
     return lines
 
 
-def paired_change(rows: list[dict[str, str]], model: str, variant: str) -> tuple[float, float, int, int] | None:
-    """``variant``'s validation MSE against ``default``'s in runs of the same cell and seed: the mean log ratio, its
-    standard error, the runs it won and the runs paired; None without two such pairs."""
-    val = {(r["dataset"], r["setting"], r["horizon"], r["variant"], r["seed"]): float(r["val_mse"])
-           for r in rows if r["model"] == model}
-    logs = [math.log(x / val[(*key[:3], "default", key[4])]) for key, x in val.items()
-            if key[3] == variant and variant != "default" and (*key[:3], "default", key[4]) in val]
+def paired_change(per_run: dict[tuple[str, ...], float], model: str,
+                  variant: str) -> tuple[float, float, int, int] | None:
+    """``variant``'s validation MSE against ``default``'s in runs of the same cell and seed (``per_run``: validation
+    MSE by dataset, setting, horizon, model, variant, seed): the mean log ratio, its standard error, the runs it won
+    and the runs paired; None without two such pairs."""
+    logs = [math.log(mse / per_run[(*key[:4], "default", key[5])]) for key, mse in per_run.items()
+            if key[3:5] == (model, variant) and variant != "default" and (*key[:4], "default", key[5]) in per_run]
     if len(logs) < 2:
         return None
     return (statistics.mean(logs), statistics.stdev(logs) / math.sqrt(len(logs)), sum(x < 0 for x in logs),

@@ -234,12 +234,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_backward(
     const scalar_t* w = w_hh.data_ptr<scalar_t>();
     scalar_t* d = dpre.data_ptr<scalar_t>();
     scalar_t* dh_p = dh.data_ptr<scalar_t>();
+    scalar_t* dc_p = dc.data_ptr<scalar_t>();
+    scalar_t* db_p = db.data_ptr<scalar_t>();
     for (int64_t t = steps - 1; t >= 0; --t) {
       const int64_t rows = rows_at(batch_sizes, t, batch);
       if (rows == 0) continue;
       scalar_t* d_t = d + t * 4 * plane;
-      backward_step<scalar_t>(g + t * 4 * plane, c + t * plane, tc + t * plane, go + t * plane, dh_p,
-                              dc.data_ptr<scalar_t>(), d_t, db.data_ptr<scalar_t>(), rows, hidden);
+      backward_step<scalar_t>(g + t * 4 * plane, c + t * plane, tc + t * plane, go + t * plane, dh_p, dc_p, d_t,
+                              db_p, rows, hidden);
       // dL/dh_{t-1} through the recurrence: dh[:rows] = dpre_t W_hh; rows that ended keep their dh
       matmul_rows<scalar_t>(d_t, w, /*b_transposed=*/false, dh_p, rows, hidden, 4 * hidden, 0);
     }
