@@ -12,12 +12,53 @@ import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, get_args, get_origin
+from typing import Any, Literal, Optional, Sequence, get_args, get_origin
 
 import yaml
 
 from utils.errors import UserInputError
+from utils.levels import parse_levels
 from utils.trainer_args import check_trainer_args, split_trainer_args
+from utils.yaml_files import read_yaml_mapping
+
+# The --model tables: name -> "module:function" of its builder, imported (by models.model_builder) only when
+# chosen. Numeric builders take (config, spec, channels) and return the core forecaster, which
+# models.forecasting.builder wraps; token builders take (config, src_vocab_size, tgt_vocab_size, pad_id).
+# Adding a model is one entry here.
+NUMERIC_MODELS: dict[str, str] = {
+    "rnn": "models.recurrent_regressor:build_rnn",
+    "lstm": "models.recurrent_regressor:build_lstm",
+    "gru": "models.recurrent_regressor:build_gru",
+    "mingru": "models.recurrent_regressor:build_mingru",
+    "minlstm": "models.recurrent_regressor:build_minlstm",
+    "lstm_attention": "models.lstm_attention:build_lstm_attention",
+    "seq2seq": "models.seq2seq:build_seq2seq_forecaster",
+    "transformer": "models.transformer.forecaster:build_transformer_forecaster",
+    "linear": "models.baselines:build_linear",
+    "naive": "models.baselines:build_naive",
+    "seasonal_naive": "models.baselines:build_seasonal_naive",
+}
+# Complete forecasters compared against: no segments or linear skip around them, and no normalisation around the
+# parameter-free ones (its affine map would be trained and change what they are).
+BASELINES = {"linear", "naive", "seasonal_naive"}
+PARAMETER_FREE = {"naive", "seasonal_naive"}
+TOKEN_MODELS: dict[str, str] = {
+    "seq2seq": "models.seq2seq:build_seq2seq",
+    "transformer": "models.transformer.seq2seq:build_transformer_seq2seq",
+}
+# The shipped sample data each task trains on when --data_path is not given (data/make_*.py regenerates them).
+SAMPLE_DATA = {"seq2seq": "dates.tsv"}  # every numeric task: the synthetic hourly series
+SAMPLE_NUMERIC_DATA = "synthetic_hourly.csv"
+
+
+def models_for(task: str) -> dict[str, str]:
+    """The table ``--model`` is looked up in for ``--task``."""
+    return TOKEN_MODELS if task == "seq2seq" else NUMERIC_MODELS
+
+
+def default_data_path(task: str) -> str:
+    """Absolute path of the task's committed sample file under ``data/``."""
+    return str(Path(__file__).resolve().parent / "data" / SAMPLE_DATA.get(task, SAMPLE_NUMERIC_DATA))
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -153,7 +194,6 @@ class Config:
         if self.lr_schedule is None:
             self.lr_schedule = "constant" if self.task == "seq2seq" else "plateau"
         if self.data_path is None:
-            from data.defaults import default_data_path
             self.data_path = default_data_path(self.task)
         if self.delimiter in ("\\t", "tab"):  # a tab is hard to type on a command line
             self.delimiter = "\t"
@@ -198,8 +238,6 @@ class Config:
 
     def _validate_model(self) -> None:
         """Flag combinations of the model, checked here once so models can assume them."""
-        from models import BASELINES, models_for
-
         choices = models_for(self.task)
         if self.model not in choices:
             raise UserInputError(f"--model {self.model!r} is unknown for --task {self.task}; choose one of "
@@ -250,12 +288,10 @@ class Config:
 
     def quantile_levels(self) -> list[float]:
         """--quantiles as sorted floats (checked: in (0, 1), symmetric around 0.5)."""
-        from utils.levels import parse_levels
         return parse_levels(self.quantiles, "--quantiles", need_median=True)
 
     def conformal_levels(self) -> list[float]:
         """--conformal as sorted nominal coverages in (0, 1); empty without the flag."""
-        from utils.levels import parse_levels
         return parse_levels(self.conformal, "--conformal") if self.conformal else []
 
     def to_dict(self) -> dict[str, Any]:
@@ -307,10 +343,9 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
     """Defaults shown after each flag's help; the description keeps its own lines."""
 
 
-def build_parser(prog: str = "main.py") -> argparse.ArgumentParser:
-    from utils.commands import COMMANDS
-
-    parser = _OneLineParser(prog=prog, description=DESCRIPTION.format(commands="|".join(COMMANDS)),
+def build_parser(prog: str = "main.py", commands: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The training CLI; ``commands`` are the sub-command names its help lists (main.py knows them)."""
+    parser = _OneLineParser(prog=prog, description=DESCRIPTION.format(commands="|".join(commands) or "COMMAND"),
                             allow_abbrev=False, formatter_class=_HelpFormatter)
     parser.add_argument("--config", help="YAML file of settings; flags given on the command line override it")
     group: Any = parser
@@ -338,15 +373,7 @@ def build_parser(prog: str = "main.py") -> argparse.ArgumentParser:
 
 
 def _load_yaml(path: str) -> dict[str, Any]:
-    file = Path(path)
-    if not file.is_file():
-        raise UserInputError(f"{path}: config file not found")
-    try:
-        loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"{path}: not a valid YAML file ({type(exc).__name__})") from None
-    if not isinstance(loaded, dict):
-        raise UserInputError(f"{path}: expected a mapping of setting: value")
+    loaded = read_yaml_mapping(path, "config file", "setting: value")
     known = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(loaded) - known)
     if unknown:
@@ -354,9 +381,9 @@ def _load_yaml(path: str) -> dict[str, Any]:
     return loaded
 
 
-def parse_config(argv: Optional[list[str]] = None) -> Config:
-    """Build a validated Config from defaults, an optional YAML file and CLI flags."""
-    parser = build_parser()
+def parse_config(argv: Optional[list[str]] = None, commands: Sequence[str] = ()) -> Config:
+    """Build a validated Config from defaults, an optional YAML file and CLI flags (``commands``: for the help)."""
+    parser = build_parser(commands=commands)
     argv, trainer_flags = split_trainer_args(sys.argv[1:] if argv is None else argv)
     pre, _ = parser.parse_known_args(argv)
     trainer: dict[str, Any] = {}

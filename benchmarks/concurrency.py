@@ -41,18 +41,18 @@ def worker(setting: str, flags: list[str], ready: Path, stop: Path, out: Path) -
                            "--output_dir", str(out.parent / f"run-{out.stem}"), *flags])
     callbacks: list[Any] = []
     if setting == "auto":
-        from utils.threads import export_thread_environment, plan_threads
+        from utils.run.threads import export_thread_environment, plan_threads
 
         plan = plan_threads(config)
         export_thread_environment(plan)  # before torch loads, as main.py does
-        from utils.thread_governor import apply_thread_plan
+        from utils.run.thread_governor import apply_thread_plan
 
         callbacks.append(apply_thread_plan(plan))
     import lightning as L
 
     from data_loader import build_datamodule
     from models.tasks import build_task
-    from utils.trainer import build_trainer
+    from utils.run.trainer import build_trainer
 
     class StepClock(L.Callback):
         def __init__(self) -> None:

@@ -27,7 +27,7 @@ from data.text.datamodule import TextDataModule  # noqa: E402
 from data.text.vocabulary import EOS, SOS, encode_sources  # noqa: E402
 from models.search import beam_search, greedy_decode  # noqa: E402
 from models.tasks.translation import TranslationTask, build_translation_task  # noqa: E402
-from utils.checkpoints import load_task  # noqa: E402
+from utils.run.checkpoints import load_task  # noqa: E402
 
 MULTI30K = REPO.parent / "shared" / "data" / "multi30k"
 

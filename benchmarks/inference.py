@@ -1,7 +1,7 @@
 """Serving speed: forecasts per second of PyTorch eager, TorchScript and onnxruntime at batch 1 and 256.
 
 One forecast is one input window -> the whole horizon for every target. The models are exported exactly as
-``python main.py export`` exports them (``utils/export.py``), from weights seeded at random: speed does not depend
+``python main.py export`` exports them (``utils/serve/export.py``), from weights seeded at random: speed does not depend
 on the weight values, so no training is needed. The backends run interleaved, ``--repeats`` rounds of at least
 ``--seconds`` each, and the median round counts, so load drift on a shared machine hits them alike:
 
@@ -28,7 +28,7 @@ from config import parse_config  # noqa: E402
 from data.long_series import LongSeriesDataModule  # noqa: E402
 from data.series_meta import series_meta_of  # noqa: E402
 from models.tasks.forecasting import ForecastingTask  # noqa: E402
-from utils.export import example_windows, export_forecaster  # noqa: E402
+from utils.serve.export import example_windows, export_forecaster  # noqa: E402
 
 ETT = ROOT.parent / "shared" / "data" / "ett" / "ETTh1.csv"
 MODELS = {

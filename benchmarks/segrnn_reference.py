@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import main as seqlab_main  # noqa: E402
-import models  # noqa: E402
+import config  # noqa: E402
 from config import Config  # noqa: E402
-from models.spec import SeriesSpec  # noqa: E402
+from data.series_meta import SeriesSpec  # noqa: E402
 
 SEGMENT = 24
 ETT = ROOT.parent / "shared" / "data" / "ett" / "ETTh1.csv"
@@ -70,5 +70,5 @@ def build_segrnn(config: Config, spec: SeriesSpec, channels: int) -> SegRNN:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    models.NUMERIC_MODELS["segrnn_ref"] = "segrnn_reference:build_segrnn"
+    config.NUMERIC_MODELS["segrnn_ref"] = "segrnn_reference:build_segrnn"
     sys.exit(seqlab_main.main(["--model", "segrnn_ref", *PAPER_FLAGS, *sys.argv[1:]]))

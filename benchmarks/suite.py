@@ -362,7 +362,7 @@ def log_table_to_wandb(markdown: str, rows: list[dict[str, str]], group: str) ->
     """The suite's rows as a W&B table in one extra run of the same group (offline without credentials)."""
     import wandb
 
-    from utils.loggers import wandb_mode
+    from utils.run.loggers import wandb_mode
 
     run = wandb.init(project="seqlab", group=group, name=f"{group}-table", job_type="suite", mode=wandb_mode(),
                      dir=str(ROOT / "runs"))

@@ -36,7 +36,7 @@ from models.search import beam_search, greedy_decode  # noqa: E402
 from models.tasks.translation import TranslationTask, build_translation_task  # noqa: E402
 from models.transformer.layers import causal_mask  # noqa: E402
 from models.transformer.seq2seq import TransformerSeq2Seq  # noqa: E402
-from utils.schedules import adamw  # noqa: E402
+from models.tasks.schedules import adamw  # noqa: E402
 
 MULTI30K = REPO.parent / "shared" / "data" / "multi30k"
 MODELS = {

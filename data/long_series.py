@@ -1,6 +1,8 @@
 """A long CSV series, one time step per row (ETT style), served as sliding windows."""
 from __future__ import annotations
 
+from typing import Optional
+
 import warnings
 
 import numpy as np
@@ -15,12 +17,15 @@ from data.numeric import NumericDataModule
 from data.splits import SplitBorders, split_borders
 from data.time_features import time_feature_frame
 from data.windows import WindowDataset, window_count
-from models.spec import SeriesSpec
+from data.series_meta import SeriesMeta, series_meta_of
 from utils.errors import UserInputError
 
 
 class LongSeriesDataModule(NumericDataModule):
-    """One time step per row (ETT style). Scaler fitted on the train rows only; windows with stride 1."""
+    """One time step per row (ETT style). Scaler fitted on the train rows only; windows with stride 1. After
+    ``load()``, ``meta`` records the series for predict and export, and ``spec`` (the model's shape) is its."""
+
+    meta: Optional[SeriesMeta] = None
 
     def load(self) -> None:
         cfg = self.config
@@ -78,10 +83,8 @@ class LongSeriesDataModule(NumericDataModule):
             first = max(0, start - cfg.seq_len)  # the first window's inputs end right at the border
             count = window_count(end - first, cfg.seq_len, cfg.horizon)
             self.datasets[split] = WindowDataset(input_tensor, target_tensor, first, count, cfg.seq_len, cfg.horizon)
-        self.spec = SeriesSpec(
-            n_features=input_tensor.shape[1], seq_len=cfg.seq_len, horizon=cfg.horizon,
-            n_targets=len(target_columns),
-            target_index=tuple(input_columns.index(c) if c in input_columns else -1 for c in target_columns))
+        self.meta = series_meta_of(self)
+        self.spec = self.meta.spec
 
     def _check_lengths(self, borders: SplitBorders) -> None:
         cfg = self.config

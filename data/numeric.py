@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, Dataset
 from data.base import SplitDataModule
 from data.samplers import EpochSeededSampler
 from data.windows import WindowDataset, collate_prebatched
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 
 if TYPE_CHECKING:
     from config import Config

@@ -11,7 +11,7 @@ from torch.utils.data import TensorDataset
 
 from data.csv_reading import check_scaled, handle_missing, read_csv_checked, to_numeric_checked
 from data.numeric import NumericDataModule
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 from utils.errors import UserInputError
 
 

@@ -1,7 +1,10 @@
-"""What a trained forecaster needs besides its weights to forecast from a CSV: the columns and their order, the
-training scaler, the window lengths and the time step. Plain values only, so the same record lives in a
-checkpoint's hyperparameters (``torch.load(weights_only=True)`` still works) and in an exported model's metadata
-(read without torch)."""
+"""What a data module tells a model and its users about the series (data flows config -> data -> model).
+
+``SeriesSpec`` is the shape a model is built for. ``SeriesMeta`` is what a trained forecaster of a long series needs
+besides its weights to forecast from a CSV: the columns and their order, the training scaler, the window lengths
+and the time step; its ``spec`` is derived from it, so a long series' shape is recorded once. Plain values only,
+so the same record lives in a checkpoint's hyperparameters (``torch.load(weights_only=True)`` still works) and in
+an exported model's metadata (read without torch)."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,6 +13,29 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import pandas as pd
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """Shapes of a numeric sequence task.
+
+    Models built from it map ``x: (B, seq_len, n_features)`` to ``(prediction, attention)`` where
+    prediction is ``(B, horizon, n_targets)`` for regression/forecasting or ``(B, num_classes)`` logits
+    for classification, and attention is ``None`` or weights over the ``seq_len`` input steps.
+    ``target_index`` lists, for each target, its column among the input features (or -1 when the target
+    is not an input), which RevIN needs to undo the normalisation on the outputs.
+    """
+
+    n_features: int
+    seq_len: int
+    horizon: int
+    n_targets: int
+    num_classes: Optional[int] = None
+    target_index: tuple[int, ...] = ()
+
+    @property
+    def is_classification(self) -> bool:
+        return self.num_classes is not None
 
 
 @dataclass(frozen=True)
@@ -38,6 +64,14 @@ class SeriesMeta:
     def n_features(self) -> int:
         """Model input width: the scaled input columns plus the calendar covariates."""
         return len(self.input_columns) + (4 if self.time_features else 0)
+
+    @property
+    def spec(self) -> SeriesSpec:
+        """The model's shape: each target's column among the inputs, or -1 when it is not an input."""
+        return SeriesSpec(n_features=self.n_features, seq_len=self.seq_len, horizon=self.horizon,
+                          n_targets=len(self.target_names),
+                          target_index=tuple(self.input_columns.index(c) if c in self.input_columns else -1
+                                             for c in self.target_names))
 
 
 def infer_frequency(dates: Optional[pd.Series]) -> Optional[str]:

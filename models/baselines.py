@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional
 import torch
 from torch import Tensor, nn
 
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 
 if TYPE_CHECKING:
     from config import Config

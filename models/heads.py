@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 
 
 class DirectHead(nn.Module):

@@ -16,7 +16,7 @@ from models.attention import build_attention
 from models.recurrent.core import CustomLSTM
 from models.heads import DirectHead
 from models.parallel_decoder import ParallelSegmentDecoder
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 
 if TYPE_CHECKING:
     from config import Config

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from models.heads import DirectHead
 from models.recurrent.core import build_recurrent_core
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 
 if TYPE_CHECKING:
     from config import Config

@@ -42,7 +42,7 @@ from models.recurrent.packing import lengths_to_mask
 
 if TYPE_CHECKING:
     from config import Config
-    from models.spec import SeriesSpec
+    from data.series_meta import SeriesSpec
 
 ATTENTIONS = ("bahdanau", "dot", "general", "concat", "none")
 

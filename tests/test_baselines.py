@@ -15,7 +15,7 @@ from models.baselines import LinearMap, SeasonalNaive
 from models.forecasting.builder import build_forecaster
 from models.forecasting.channel_independence import ChannelIndependent
 from models.forecasting.revin import RevIN
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 from tests.conftest import TINY_FLAGS
 from utils.errors import UserInputError
 

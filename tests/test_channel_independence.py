@@ -10,7 +10,7 @@ import torch
 from config import parse_config
 from models.forecasting.builder import build_forecaster
 from models.forecasting.channel_independence import ChannelIndependent
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 from tests.conftest import TINY_FLAGS, recompute_test_metrics, run_main
 
 # two targets (columns 0 and 2) and one covariate (column 1), as --features M with --time_features gives

@@ -49,7 +49,7 @@ def test_bad_yaml_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_parsing_and_validating_never_loads_torch() -> None:
-    """main.py decides the thread environment after parse_config and before torch loads (utils/threads.py), so no
+    """main.py decides the thread environment after parse_config and before torch loads (utils/run/threads.py), so no
     check in Config may import torch, whichever flags are given."""
     import subprocess
     import sys

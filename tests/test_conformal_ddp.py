@@ -8,9 +8,9 @@ import torch
 
 from data_loader import build_datamodule
 from tests.conftest import TINY_FLAGS, run_main
-from utils.artifacts import predict_split
-from utils.checkpoints import load_task
-from utils.probabilistic import conformal_radii
+from utils.run.artifacts import predict_split
+from utils.run.checkpoints import load_task
+from models.probabilistic import conformal_radii
 
 pytestmark = pytest.mark.slow
 

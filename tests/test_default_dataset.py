@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 
 from config import Config, parse_config
-from data.defaults import default_data_path
+from config import default_data_path
 from data.make_dates_dataset import DEFAULT_PATH as DATES_PATH
 from data.make_dates_dataset import write_dataset
 from data.make_default_dataset import DEFAULT_PATH, make_frame

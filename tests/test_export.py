@@ -13,8 +13,8 @@ from data.series_meta import SeriesMeta
 from models.recurrent.lstm import LSTMRecurrence, lstm_recurrence_traceable
 from models.recurrent.rnn import RNNRecurrence, rnn_recurrence_traceable
 from models.tasks.forecasting import ForecastingTask
-from utils.export import export_forecaster
-from utils.inference import file_forecaster
+from utils.serve.export import export_forecaster
+from utils.serve.inference import file_forecaster
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -11,7 +11,7 @@ from models.forecasting.channel_independence import ChannelIndependent
 from models.forecasting.linear_skip import LinearSkip
 from models.forecasting.revin import RevIN
 from models.forecasting.segments import SegmentInput
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 
 M_SPEC = SeriesSpec(n_features=3, seq_len=12, horizon=4, n_targets=3, target_index=(0, 1, 2))
 MS_SPEC = SeriesSpec(n_features=3, seq_len=12, horizon=4, n_targets=1, target_index=(2,))

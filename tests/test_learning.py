@@ -5,7 +5,7 @@ import torch
 from torchmetrics.functional import r2_score
 
 from models.lstm_attention import LSTMAttention
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

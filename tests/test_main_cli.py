@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models import NUMERIC_MODELS
+from config import NUMERIC_MODELS
 from tests.conftest import TINY_FLAGS, recompute_test_metrics, run_main
 
 pytestmark = pytest.mark.slow

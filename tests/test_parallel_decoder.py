@@ -11,7 +11,7 @@ from config import parse_config
 from models.forecasting.builder import build_forecaster
 from models.lstm_attention import LSTMAttention
 from models.recurrent.packing import merge_directions
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 from tests.conftest import TINY_FLAGS, recompute_test_metrics, run_main
 from utils.errors import UserInputError
 

@@ -12,11 +12,11 @@ import torch
 
 from config import Config
 from models.forecasting.builder import build_forecaster
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 from tests.conftest import ROOT, TINY_FLAGS, run_main
 from utils.errors import UserInputError
 from utils.levels import parse_levels
-from utils.probabilistic import (conformal_radii, crps_from_quantiles, crps_gaussian, gaussian_nll,
+from models.probabilistic import (conformal_radii, crps_from_quantiles, crps_gaussian, gaussian_nll,
                                  gaussian_quantiles, pinball)
 
 LEVELS = torch.tensor([0.1, 0.5, 0.9])

@@ -15,7 +15,7 @@ import torch
 
 import main
 from tests.conftest import ROOT, recompute_test_metrics, write_tiny_series
-from utils.checkpoints import SafeCheckpointIO, load_checkpoint_safely
+from utils.run.checkpoints import SafeCheckpointIO, load_checkpoint_safely
 from utils.errors import UserInputError
 
 FLAGS = ["--seq_len", "12", "--horizon", "3", "--hidden_size", "8", "--batch_size", "16", "--accelerator", "cpu",

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from models.forecasting.revin import RevIN
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 
 SPEC = SeriesSpec(n_features=3, seq_len=10, horizon=4, n_targets=2, target_index=(2, 0))
 

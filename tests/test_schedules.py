@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from utils.schedules import adamw, optimizer_with_schedule
+from models.tasks.schedules import adamw, optimizer_with_schedule
 
 
 def lr_after(schedule: str, epochs_done: int, val_losses: list[float] | None = None) -> float:

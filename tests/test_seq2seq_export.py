@@ -15,8 +15,8 @@ from models.search import beam_search, greedy_decode
 from models.tasks.translation import TranslationTask
 from tests.conftest import ROOT, run_main, run_main_without_torch
 from utils.errors import UserInputError
-from utils.onnx_translator import OnnxTranslator
-from utils.seq2seq_export import DecoderStepGraph, EncoderGraph, export_seq2seq
+from utils.serve.onnx_translator import OnnxTranslator
+from utils.serve.seq2seq_export import DecoderStepGraph, EncoderGraph, export_seq2seq
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -80,7 +80,7 @@ def test_greedy_and_beam_equal_pytorch(exported) -> None:
 
 
 def test_translate_matches_the_pytorch_translator(exported) -> None:
-    from models.translator import translate_sentences
+    from models.tasks.translator import translate_sentences
 
     task, translator = exported
     sources = [s for s, _ in PAIRS[:10]]

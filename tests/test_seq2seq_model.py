@@ -10,7 +10,7 @@ from torch.nn import functional as F
 from config import Config
 from models.search import greedy_decode
 from models.seq2seq import Seq2Seq, Seq2SeqForecaster, build_seq2seq, build_seq2seq_forecaster
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 
 PAD, SOS, EOS = 0, 1, 2
 

@@ -18,9 +18,9 @@ import main
 from config import parse_config
 from tests.conftest import ROOT, TINY_FLAGS, write_tiny_series
 from utils.errors import UserInputError
-from utils.preemption import LAUNCHER_PID, Interrupted, resume_command
-from utils.thread_governor import ThreadGovernor, busy_cpu_seconds, note_in_config_yaml, threads_for
-from utils.threads import SET_BY_SEQLAB, ThreadPlan, export_thread_environment, plan_threads
+from utils.run.preemption import LAUNCHER_PID, Interrupted, resume_command
+from utils.run.thread_governor import ThreadGovernor, busy_cpu_seconds, note_in_config_yaml, threads_for
+from utils.run.threads import SET_BY_SEQLAB, ThreadPlan, export_thread_environment, plan_threads
 
 CORES = len(os.sched_getaffinity(0))
 
@@ -30,7 +30,7 @@ CORES = len(os.sched_getaffinity(0))
 def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """plan_threads as main.py sees it in a new process: torch not loaded yet, 8 usable cores."""
     monkeypatch.delitem(sys.modules, "torch")
-    monkeypatch.setattr("utils.threads.usable_cpus", lambda: frozenset(range(8)))
+    monkeypatch.setattr("utils.run.threads.usable_cpus", lambda: frozenset(range(8)))
 
 
 @pytest.mark.parametrize("devices, threads", [("1", 8), ("2", 4), ("0,1,2", 2), ("auto", 8), ("16", 1)])

@@ -12,15 +12,15 @@ import torch
 from config import Config
 from models.forecasting.builder import build_forecaster
 from models.forecasting.channel_independence import ChannelIndependent
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 from models.transformer.forecaster import TransformerForecaster
 from models.transformer.layers import LearnedPositions, SinusoidalPositions
 from tests.conftest import ROOT, TINY_FLAGS, run_main
 from tests.test_export import META, WRAPPERS, build_task
 from tests.test_predict_cli import check_train_export_predict
 from utils.errors import UserInputError
-from utils.export import export_forecaster
-from utils.inference import file_forecaster
+from utils.serve.export import export_forecaster
+from utils.serve.inference import file_forecaster
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -17,7 +17,7 @@ from models.tasks.translation import TranslationTask
 from models.transformer.seq2seq import TransformerSeq2Seq
 from tests.conftest import ROOT, run_main
 from utils.errors import UserInputError
-from utils.schedules import inverse_sqrt_factor, optimizer_with_schedule
+from models.tasks.schedules import inverse_sqrt_factor, optimizer_with_schedule
 
 PAD, SOS, EOS = 0, 1, 2
 SRC_VOCAB, TGT_VOCAB = 11, 13

@@ -15,8 +15,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from config import Config
 from data.make_dates_dataset import generate_pairs
 from models.tasks.translation import TranslationTask, build_translation_task
-from models.translator import translate_sentences
-from utils.artifacts import write_translation_artifacts
+from models.tasks.translator import translate_sentences
+from utils.run.artifacts import write_translation_artifacts
 from utils.commands import translate_command
 from utils.errors import UserInputError
 from data.text.datamodule import TextDataModule

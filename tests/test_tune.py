@@ -23,9 +23,9 @@ import main
 from config import parse_config
 from tests.conftest import ROOT
 from utils.errors import UserInputError
-from utils.pruning import PruneOnValidationLoss
-from utils.search_space import DEFAULT_SPACES, load_space
-from utils.tune import run_trial
+from utils.tune.pruning import PruneOnValidationLoss
+from utils.tune.search_space import DEFAULT_SPACES, load_space
+from utils.tune.study import run_trial
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 BASE = ["--target", "y", "--seq_len", "12", "--horizon", "3", "--epochs", "2", "--batch_size", "16",
@@ -174,7 +174,7 @@ def test_bad_search_space_is_one_line_naming_the_entry(spec: dict, message: str,
 
 
 def test_shipped_search_spaces_are_valid_for_every_model_they_name(tiny_csv: Path) -> None:
-    from models import NUMERIC_MODELS, PARAMETER_FREE
+    from config import NUMERIC_MODELS, PARAMETER_FREE
 
     spaces = yaml.safe_load(DEFAULT_SPACES.read_text())
     assert set(NUMERIC_MODELS) - PARAMETER_FREE <= set(spaces)  # every trainable --model can be tuned as shipped

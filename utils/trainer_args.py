@@ -66,7 +66,7 @@ def split_trainer_args(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
 @functools.lru_cache(maxsize=1)
 def trainer_argument_names() -> frozenset[str]:
     """``lightning.Trainer.__init__``'s parameter names, read from its source: importing lightning would load
-    torch before main.py has set the thread environment (utils/threads.py)."""
+    torch before main.py has set the thread environment (utils/run/threads.py)."""
     spec = importlib.util.find_spec("lightning")  # finds the package without importing it
     if spec is None or spec.origin is None:
         raise UserInputError("--trainer.*: the lightning package is not installed")

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from models import BASELINES, PARAMETER_FREE, model_builder
+from config import BASELINES, PARAMETER_FREE
+from models import model_builder
 from models.forecasting.channel_independence import ChannelIndependent, univariate_spec
 from models.forecasting.distribution import DistributionHead
 from models.forecasting.linear_skip import LinearSkip
 from models.forecasting.revin import RevIN
 from models.forecasting.segments import SegmentInput
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 
 DISTRIBUTION_LOSSES = ("quantile", "gaussian")  # --loss values that add a DistributionHead
 

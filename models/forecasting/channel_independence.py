@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 
 
 def univariate_spec(spec: SeriesSpec) -> SeriesSpec:

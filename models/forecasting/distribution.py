@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.forecasting.target_columns import register_target_columns
-from models.spec import SeriesSpec
-from utils.probabilistic import gaussian_quantiles
+from data.series_meta import SeriesSpec
+from models.probabilistic import gaussian_quantiles
 
 MIN_SPREAD = 1e-4  # keeps quantiles strictly increasing and the Gaussian NLL finite when softplus underflows
 

@@ -10,7 +10,7 @@ from typing import Optional
 from torch import Tensor, nn
 
 from models.forecasting.target_columns import register_target_columns
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 
 
 class LinearSkip(nn.Module):

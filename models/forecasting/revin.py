@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from models.forecasting.target_columns import register_target_columns
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 
 
 class RevIN(nn.Module):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 
 
 def register_target_columns(module: nn.Module, spec: SeriesSpec) -> None:

@@ -14,13 +14,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from config import Config
-from data.series_meta import series_meta_of
 from models.forecasting.builder import build_forecaster
-from models.spec import SeriesSpec
-from utils.metrics import classification_metrics, regression_metrics
-from utils.probabilistic import (crps_from_quantiles, crps_gaussian, gaussian_nll, interval_metrics, pinball,
+from data.series_meta import SeriesSpec
+from models.tasks.metrics import classification_metrics, regression_metrics
+from models.probabilistic import (crps_from_quantiles, crps_gaussian, gaussian_nll, interval_metrics, pinball,
                                  probabilistic_metrics, update_interval_metrics, update_probabilistic_metrics)
-from utils.schedules import adamw, optimizer_with_schedule
+from models.tasks.schedules import adamw, optimizer_with_schedule
 
 REGRESSION_LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}  # --loss
 
@@ -34,7 +33,7 @@ class ForecastingTask(L.LightningModule):
                  conformal_radii: Optional[list[Any]] = None) -> None:
         """``series``: a :class:`~data.series_meta.SeriesMeta` as a dict (long CSVs), what ``predict`` needs to
         forecast from a CSV with nothing but the checkpoint; None in checkpoints written before it existed.
-        ``conformal_radii``: ``(levels, horizon, n_targets)`` nested lists from :func:`utils.conformal.calibrate`
+        ``conformal_radii``: ``(levels, horizon, n_targets)`` nested lists from :func:`utils.run.conformal.calibrate`
         (``--conformal``), stored in the checkpoint once calibrated."""
         super().__init__()
         self.save_hyperparameters()
@@ -69,7 +68,7 @@ class ForecastingTask(L.LightningModule):
                    target_mean=[float(v) for v in datamodule.target_mean],
                    target_std=[float(v) for v in datamodule.target_std],
                    target_names=list(datamodule.target_names),
-                   series=series_meta_of(datamodule).to_dict() if config.data_format == "long" else None)
+                   series=datamodule.meta.to_dict() if config.data_format == "long" else None)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Optional[Tensor]]:
         return self.model(x)
@@ -122,7 +121,7 @@ class ForecastingTask(L.LightningModule):
         if self.spec.is_classification:
             metrics.update(prediction, y)
         else:
-            channels = self.spec.n_targets  # R² per target channel, then averaged (utils/metrics.py)
+            channels = self.spec.n_targets  # R² per target channel, then averaged (models/tasks/metrics.py)
             prediction = prediction.contiguous()  # a one-window batch can come out as a transposed view
             metrics.update(prediction.reshape(-1, channels), y.reshape(-1, channels))
             original = getattr(self, f"{stage}_metrics_orig")

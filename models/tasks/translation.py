@@ -31,7 +31,7 @@ from data.text.vocabulary import EOS, PAD, SOS
 from models import model_builder
 from models.decoding import IncrementalDecoder
 from models.search import beam_search, greedy_decode
-from utils.schedules import adamw, optimizer_with_schedule
+from models.tasks.schedules import adamw, optimizer_with_schedule
 
 
 class TranslationTask(L.LightningModule):

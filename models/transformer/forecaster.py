@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional
 from torch import Tensor, nn
 
 from models.heads import DirectHead
-from models.spec import SeriesSpec
+from data.series_meta import SeriesSpec
 from models.transformer.layers import EncoderLayer, build_positions
 
 if TYPE_CHECKING:

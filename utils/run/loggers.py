@@ -12,7 +12,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 
 from config import Config
 from utils.errors import UserInputError
-from utils.run_dir import WANDB_ID_FILE, WANDB_RUN_ID_ENV, stored_wandb_id
+from utils.run.run_dir import WANDB_ID_FILE, WANDB_RUN_ID_ENV, stored_wandb_id
 
 WANDB_HOST = "api.wandb.ai"
 

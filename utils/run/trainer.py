@@ -13,7 +13,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.loggers import Logger
 
 from config import Config
-from utils.checkpoints import LAST, SafeCheckpointIO
+from utils.run.checkpoints import LAST, SafeCheckpointIO
 from utils.errors import UserInputError
 from utils.progress import EpochLines
 

@@ -24,7 +24,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from utils.checkpoints import LAST
+from utils.run.checkpoints import LAST
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # The pid of the process that launched the run; DDP ranks started by Lightning inherit it (see exit_code).

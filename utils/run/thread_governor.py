@@ -21,7 +21,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from utils.threads import ThreadPlan
+from utils.run.threads import ThreadPlan
 
 INTERVAL_S = 1.0  # seconds of training between two decisions
 BACKGROUND_CORES = 0.3  # other processes' use below this (daemons, logging threads) does not count

@@ -12,7 +12,7 @@ from config import Config, save_config
 
 RUN_DIR_ENV = "SEQLAB_RUN_DIR"
 INCOMPLETE_MARKER = "INCOMPLETE"
-WANDB_RUN_ID_ENV = "WANDB_RUN_ID"  # set by utils.loggers.build_logger; wandb.init and DDP children read it too
+WANDB_RUN_ID_ENV = "WANDB_RUN_ID"  # set by utils.run.loggers.build_logger; wandb.init and DDP children read it too
 WANDB_ID_FILE = "wandb_run_id"  # so that --resume continues the same W&B run
 
 

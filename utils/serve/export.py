@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from data.series_meta import SeriesMeta
 from utils.errors import UserInputError
-from utils.model_metadata import FORECASTER, METADATA_KEY, TORCHSCRIPT_FILE, metadata_json
+from utils.serve.model_metadata import FORECASTER, METADATA_KEY, TORCHSCRIPT_FILE, metadata_json
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 17

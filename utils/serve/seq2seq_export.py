@@ -1,5 +1,5 @@
 """Export a token seq2seq model (``--task seq2seq``) to ONNX as two graphs: the encoder, and one decoder step with
-its attention. :mod:`utils.onnx_translator` runs greedy and beam search over them with onnxruntime.
+its attention. :mod:`utils.serve.onnx_translator` runs greedy and beam search over them with onnxruntime.
 
 ``encoder.onnx``: ``src`` (B, S) int64 -> ``values`` (B, S, E), [``keys`` (B, S, A)], ``hidden`` (L, B, H),
 [``cell``], [``feed`` (B, H)]: the attention memory and the decoder's initial state. One unpadded sentence per call
@@ -24,9 +24,9 @@ from models.recurrent.core import RecurrentCore
 from models.recurrent.rnn import RNN
 from models.seq2seq import DecoderState, Memory, Seq2Seq
 from utils.errors import UserInputError
-from utils.export import export_onnx, onnx_runner
-from utils.model_metadata import SEQ2SEQ, metadata_json
-from utils.onnx_translator import DECODER_FILE, ENCODER_FILE
+from utils.serve.export import export_onnx, onnx_runner
+from utils.serve.model_metadata import SEQ2SEQ, metadata_json
+from utils.serve.onnx_translator import DECODER_FILE, ENCODER_FILE
 
 
 class EncoderGraph(nn.Module):

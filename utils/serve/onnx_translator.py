@@ -1,4 +1,4 @@
-"""Greedy and beam-search translation with the two graphs of :mod:`utils.seq2seq_export`, run by onnxruntime with
+"""Greedy and beam-search translation with the two graphs of :mod:`utils.serve.seq2seq_export`, run by onnxruntime with
 numpy (no torch). The searches mirror :func:`models.search.greedy_decode` and :func:`models.search.beam_search`
 step for step (same float32 scores, same GNMT length penalty, same stopping rule), one sentence at a time."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ from tokenizers import Tokenizer
 from data.text.detokenize import decode_ids
 from data.text.vocabulary import EOS, SOS, encode_sources
 from utils.errors import UserInputError
-from utils.model_metadata import METADATA_KEY, SEQ2SEQ, parse_metadata
+from utils.serve.model_metadata import METADATA_KEY, SEQ2SEQ, parse_metadata
 
 ENCODER_FILE, DECODER_FILE = "encoder.onnx", "decoder_step.onnx"
 STATE = ("hidden", "cell", "feed")

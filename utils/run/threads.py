@@ -7,7 +7,7 @@ other, so thread teams of several processes on the same cores wait on each other
 * divides the cores this process may run on (its CPU affinity) among the processes the run starts on this
   machine (``--devices N``, one per device): ``max(1, cores // processes)`` threads each;
 * while training, lowers the count as long as other processes keep these cores busy and restores it when they
-  stop (:class:`utils.thread_governor.ThreadGovernor`; Linux; not with ``--deterministic``, so that such a run
+  stop (:class:`utils.run.thread_governor.ThreadGovernor`; Linux; not with ``--deterministic``, so that such a run
   never depends on the machine's load);
 * keeps torch's OpenMP wait policy: a passive one (threads sleep at once) made a lone run 1.7-2.4x slower;
 * leaves the count alone when the user set ``OMP_NUM_THREADS``, or when ``main()`` is called from Python after
@@ -36,7 +36,7 @@ SET_BY_SEQLAB = "SEQLAB_THREADS"
 class ThreadPlan:
     threads: int  # intra-op threads per process at the start
     why: str  # how the count was decided, for the run's header and config.yaml
-    adaptive: bool = False  # lowered while other processes keep the cores busy (utils/thread_governor.py)
+    adaptive: bool = False  # lowered while other processes keep the cores busy (utils/run/thread_governor.py)
     export: bool = True  # set OMP_NUM_THREADS / MKL_NUM_THREADS before torch loads
     cpus: frozenset[int] = field(default_factory=frozenset)  # the cores the governor watches
 

@@ -129,7 +129,7 @@ def _history(x: np.ndarray, column: int, mean: float, std: float) -> np.ndarray:
 
 def write_translation_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[str, Path]:
     """``hypotheses.txt`` (test set, beam search, file order) and 3 attention heatmaps as PNGs."""
-    from models.translator import translate_sentences
+    from models.tasks.translator import translate_sentences
 
     datamodule.load()
     sources = datamodule.splits["test"].sources

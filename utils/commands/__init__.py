@@ -42,15 +42,15 @@ def translate_command(argv: list[str]) -> int:
 
     translate: Callable[[list[str]], list[str]]
     if args.model_dir:
-        from utils.onnx_translator import OnnxTranslator
+        from utils.serve.onnx_translator import OnnxTranslator
 
         translator = OnnxTranslator(args.model_dir)
         translate = lambda sources: translator.translate(sources, args.beam_size, args.max_len)  # noqa: E731
     else:
         import torch
 
-        from models.translator import translate_sentences
-        from utils.checkpoints import load_task
+        from models.tasks.translator import translate_sentences
+        from utils.run.checkpoints import load_task
 
         task = load_task(args.ckpt, "seq2seq", torch.device("cuda" if torch.cuda.is_available() else "cpu"))
         translate = lambda sources: translate_sentences(task, sources, args.beam_size, args.max_len)[0]  # noqa: E731
@@ -87,8 +87,8 @@ def predict_command(argv: list[str]) -> int:
     if args.batch_size < 1:
         raise UserInputError(f"--batch_size must be >= 1, got {args.batch_size}")
     from data.recent import read_recent
-    from utils.forecast_io import backtest, backtest_summary, forecast_next, write_table
-    from utils.inference import checkpoint_forecaster, file_forecaster
+    from utils.serve.forecast_io import backtest, backtest_summary, forecast_next, write_table
+    from utils.serve.inference import checkpoint_forecaster, file_forecaster
 
     forecaster = checkpoint_forecaster(args.ckpt) if args.ckpt else file_forecaster(args.model_file)
     series = read_recent(args.data_path, forecaster.meta, backtest=args.backtest)
@@ -99,7 +99,7 @@ def predict_command(argv: list[str]) -> int:
         forecast = forecast_next(forecaster.run, series, forecaster.meta, forecaster.run_intervals)
     write_table(forecast.table, args.output)
     if args.plot:
-        from utils.forecast_plot import plot_backtest, plot_forecast
+        from utils.serve.forecast_plot import plot_backtest, plot_forecast
 
         (plot_backtest if args.backtest else plot_forecast)(series, forecaster.meta, forecast, Path(args.plot))
     return 0
@@ -108,7 +108,7 @@ def predict_command(argv: list[str]) -> int:
 def export_command(argv: list[str]) -> int:
     """Export a trained model for serving: a forecaster as one ONNX or TorchScript file (dynamic batch size,
     the forecast's metadata inside); a token seq2seq model as a directory with its encoder and one decoder step."""
-    from utils.export import FORMATS
+    from utils.serve.export import FORMATS
 
     parser = _CommandParser(prog="main.py export", description=export_command.__doc__)
     parser.add_argument("--ckpt", required=True, help="checkpoint of a run (RUN/best.ckpt)")
@@ -117,21 +117,21 @@ def export_command(argv: list[str]) -> int:
     parser.add_argument("--log_model", action="store_true",
                         help="also upload the exported file as a W&B model artifact of the run that trained it")
     args = parser.parse_args(argv)
-    from utils.checkpoints import load_checkpoint_safely, load_task
-    from utils.loggers import recorded_wandb_run, upload_to_wandb_run
+    from utils.run.checkpoints import load_checkpoint_safely, load_task
+    from utils.run.loggers import recorded_wandb_run, upload_to_wandb_run
 
     hparams = load_checkpoint_safely(args.ckpt).get("hyper_parameters") or {}
     trained_for = (hparams.get("config") or {}).get("task")
     run_dir, output = Path(args.ckpt).resolve().parent, Path(args.output)
     run_id = recorded_wandb_run(run_dir) if args.log_model else None
     if trained_for == "seq2seq":
-        from utils.seq2seq_export import export_seq2seq
+        from utils.serve.seq2seq_export import export_seq2seq
 
         task = load_task(args.ckpt, "seq2seq")
         difference = export_seq2seq(task, args.format, output)
     else:
-        from utils.export import export_forecaster
-        from utils.inference import forecast_meta
+        from utils.serve.export import export_forecaster
+        from utils.serve.inference import forecast_meta
 
         task = load_task(args.ckpt, "regression")
         difference = export_forecaster(task, forecast_meta(task, args.ckpt), args.format, output)
@@ -155,7 +155,7 @@ def tune_command(argv: list[str]) -> int:
     parser.add_argument("--study", required=True, help="study name; the same name and --storage continue a study")
     parser.add_argument("--storage", default="sqlite:///runs/tune.db", help="Optuna storage URL")
     parser.add_argument("--space", default=None, help="search space YAML, one space per --model "
-                                                      "(default: utils/search_spaces.yaml)")
+                                                      "(default: utils/tune/search_spaces.yaml)")
     parser.add_argument("--tune_dir", default=None, help="folder of the trial-NNNN and final-seedS run directories "
                                                          "(default: runs/tune-STUDY)")
     parser.add_argument("--final_seeds", default=None, help="e.g. 1,2,3: retrain the best trial with each seed "
@@ -165,11 +165,11 @@ def tune_command(argv: list[str]) -> int:
     if not all(token.lstrip("-").isdigit() for token in seeds) or len(set(seeds)) != len(seeds):
         raise UserInputError(f"--final_seeds must be distinct integers like 1,2,3, got {args.final_seeds!r}")
     from config import parse_config
-    from utils.threads import export_thread_environment, plan_threads
+    from utils.run.threads import export_thread_environment, plan_threads
 
     plan = plan_threads(parse_config(base_argv))  # as for a training run: decided before torch loads
     export_thread_environment(plan)
-    from utils.tune import tune
+    from utils.tune.study import tune
 
     tune(base_argv, args.study, args.trials, args.storage, args.space, args.tune_dir, [int(s) for s in seeds], plan)
     return 0

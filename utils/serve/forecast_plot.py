@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 
 from data.recent import RecentSeries  # noqa: E402
 from data.series_meta import SeriesMeta  # noqa: E402
-from utils.forecast_io import Forecast  # noqa: E402
+from utils.serve.forecast_io import Forecast  # noqa: E402
 
 MAX_PANELS = 8
 

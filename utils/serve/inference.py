@@ -1,6 +1,6 @@
 """The model behind ``python main.py predict``: a checkpoint (PyTorch), an ONNX file (onnxruntime, numpy and pandas
 only: torch is never imported on that path) or a TorchScript file. Each gives the same :class:`Forecaster`, so
-:mod:`utils.forecast_io` does the rest identically."""
+:mod:`utils.serve.forecast_io` does the rest identically."""
 from __future__ import annotations
 
 import os
@@ -12,8 +12,8 @@ import numpy as np
 
 from data.series_meta import SeriesMeta
 from utils.errors import UserInputError
-from utils.forecast_io import RunIntervals, RunModel
-from utils.model_metadata import FORECASTER, TORCHSCRIPT_FILE, METADATA_KEY, parse_metadata
+from utils.serve.forecast_io import RunIntervals, RunModel
+from utils.serve.model_metadata import FORECASTER, TORCHSCRIPT_FILE, METADATA_KEY, parse_metadata
 
 ONNX_SUFFIXES = {".onnx"}
 
@@ -45,7 +45,7 @@ def checkpoint_forecaster(path: str) -> Forecaster:
     """A ``best.ckpt`` of a long-series run, loaded with ``weights_only=True``, run with PyTorch on the CPU."""
     import torch
 
-    from utils.checkpoints import load_task
+    from utils.run.checkpoints import load_task
 
     task = load_task(path, "regression")
     meta = forecast_meta(task, path)
@@ -55,7 +55,7 @@ def checkpoint_forecaster(path: str) -> Forecaster:
             return task.model(torch.from_numpy(x))[0].float().numpy()
 
     def run_intervals(x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        from utils.artifacts import forecast_intervals
+        from utils.run.artifacts import forecast_intervals
 
         with torch.inference_mode():
             intervals = forecast_intervals(task, [torch.from_numpy(x)], run(x))

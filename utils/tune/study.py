@@ -28,10 +28,10 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from config import Config, parse_config
 from utils.errors import UserInputError
-from utils.pruning import PruneOnValidationLoss
-from utils.search_space import DEFAULT_SPACES, as_flags, load_space, suggest
-from utils.thread_governor import apply_thread_plan
-from utils.threads import ThreadPlan
+from utils.tune.pruning import PruneOnValidationLoss
+from utils.tune.search_space import DEFAULT_SPACES, as_flags, load_space, suggest
+from utils.run.thread_governor import apply_thread_plan
+from utils.run.threads import ThreadPlan
 
 OBJECTIVE = "val/loss"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -43,7 +43,7 @@ def tune(base_argv: list[str], study_name: str, trials: int, storage: str, space
          thread_plan: Optional[ThreadPlan] = None) -> None:
     """Bring study ``study_name`` up to ``trials`` finished trials of ``base_argv`` + sampled flags, report the
     best, and retrain it with ``final_seeds`` when given. Every input is checked before the first trial."""
-    from main import quiet_libraries
+    from utils.run.train import quiet_libraries
 
     if trials < 0:
         raise UserInputError(f"--trials must be >= 0, got {trials}")
@@ -104,7 +104,7 @@ def run_trial(trial: Trial, base_argv: list[str], space: dict[str, BaseDistribut
               thread_plan: Optional[ThreadPlan] = None) -> float:
     """The objective: one normal training run of the sampled settings, without the test split; its value is the
     validation loss of the best checkpoint. A trial whose loss turns non-finite fails and the study goes on."""
-    from main import train
+    from utils.run.train import train
 
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     values = suggest(trial, space)
@@ -146,7 +146,7 @@ def study_report(study: optuna.Study) -> str:
 def final_runs(study: optuna.Study, seeds: list[int], runs: Path) -> dict[str, Any]:
     """Retrain the best completed trial's settings once per seed (normal run directories ``final-seedS``, test
     evaluated) and write ``final.json`` / ``final.md`` with the test metrics' mean ± std."""
-    from main import train
+    from utils.run.train import train
 
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         raise UserInputError(f"--final_seeds: study {study.study_name} has no completed trial to retrain yet")
@@ -202,7 +202,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 
 def _check_base(base: Config) -> None:
     """What tune decides itself cannot be a base flag; trials run in this process, so on one device."""
-    from utils.trainer import parse_devices
+    from utils.run.trainer import parse_devices
 
     if base.output_dir or base.resume:
         raise UserInputError("tune names each trial's run directory: use --tune_dir instead of --output_dir/--resume")

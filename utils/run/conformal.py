@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-from utils.artifacts import predict_split
-from utils.checkpoints import SafeCheckpointIO, load_checkpoint_safely
-from utils.probabilistic import conformal_radii
+from utils.run.artifacts import predict_split
+from utils.run.checkpoints import SafeCheckpointIO, load_checkpoint_safely
+from models.probabilistic import conformal_radii
 
 
 def calibrate(task: Any, loader: Any) -> None:
