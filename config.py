@@ -137,6 +137,9 @@ class Config:
         None, "split-conformal intervals of these nominal coverages (e.g. 0.8,0.95) calibrated on validation")
     weight_decay: float = _opt(0.0, "AdamW weight decay")
     patience: int = _opt(5, "early-stopping patience in epochs on the validation loss (0 = off)")
+    lr_patience: Optional[int] = _opt(
+        None, "--lr_schedule plateau: epochs without a better validation loss before the learning rate halves "
+              "(default: half of --patience, at least 1)")
     grad_clip: float = _opt(1.0, "gradient-norm clipping (0 = off)")
     seed: int = _opt(42, "random seed for weights, splits and shuffling")
     deterministic: bool = _opt(False, "ask PyTorch for deterministic kernels")
@@ -193,6 +196,8 @@ class Config:
             self.model = "seq2seq" if self.task == "seq2seq" else "lstm_attention"
         if self.lr_schedule is None:
             self.lr_schedule = "constant" if self.task == "seq2seq" else "plateau"
+        if self.lr_patience is None:
+            self.lr_patience = max(1, self.patience // 2)
         if self.data_path is None:
             self.data_path = default_data_path(self.task)
         if self.delimiter in ("\\t", "tab"):  # a tab is hard to type on a command line
@@ -217,7 +222,7 @@ class Config:
         if not 0.0 < self.train_ratio < 1.0 or not 0.0 < self.val_ratio < 1.0 \
                 or self.train_ratio + self.val_ratio >= 1.0:
             raise UserInputError("--train_ratio and --val_ratio must be in (0, 1) and leave rows for a test split")
-        for name in ["lr", "weight_decay", "patience", "grad_clip", "num_workers", "min_freq",
+        for name in ["lr", "weight_decay", "patience", "lr_patience", "grad_clip", "num_workers", "min_freq",
                      "checkpoint_every_n_steps"]:
             if getattr(self, name) < 0 or (name == "lr" and self.lr == 0):
                 raise UserInputError(f"--{name} out of range: {getattr(self, name)}")

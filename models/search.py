@@ -14,11 +14,7 @@ import torch
 from torch import Tensor
 
 from models.decoding import IncrementalDecoder
-
-
-def gnmt_length_penalty(length: int | Tensor, alpha: float) -> float | Tensor:
-    """Wu et al. (2016): ``((5 + |Y|) / 6) ** alpha``; scores are log-probability sums divided by it."""
-    return ((5.0 + length) / 6.0) ** alpha
+from models.length_penalty import gnmt_length_penalty
 
 
 @torch.no_grad()

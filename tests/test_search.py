@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.search import beam_search, gnmt_length_penalty, greedy_decode, sequence_scores, strip_output
+from models.search import beam_search, greedy_decode, sequence_scores, strip_output
 from models.seq2seq import Seq2Seq
 
 SOS, EOS, PAD = 1, 2, 0
@@ -88,14 +88,6 @@ def scores_by_hand(model, src, lengths, tokens, alpha: float) -> list[float]:
         length = ids.index(EOS) + 1 if EOS in ids else len(ids)
         scores.append(sum(row[:length]) / ((5 + length) / 6) ** alpha)
     return scores
-
-
-@pytest.mark.parametrize("length,alpha,expected", [(1, 1.0, 1.0), (7, 1.0, 2.0), (13, 0.5, 3 ** 0.5),
-                                                   (4, 2.0, 2.25), (19, 0.6, 4 ** 0.6), (30, 0.0, 1.0)])
-def test_gnmt_length_penalty_values(length, alpha, expected):
-    assert gnmt_length_penalty(length, alpha) == pytest.approx(expected, rel=1e-12)
-    as_tensor = gnmt_length_penalty(torch.tensor([float(length)]), alpha)
-    assert as_tensor.item() == pytest.approx(expected, rel=1e-6)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0, 2.0])

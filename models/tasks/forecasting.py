@@ -19,12 +19,12 @@ from data.series_meta import SeriesSpec
 from models.tasks.metrics import classification_metrics, regression_metrics
 from models.probabilistic import (crps_from_quantiles, crps_gaussian, gaussian_nll, interval_metrics, pinball,
                                  probabilistic_metrics, update_interval_metrics, update_probabilistic_metrics)
-from models.tasks.schedules import adamw, optimizer_with_schedule
+from models.tasks.schedules import ConfiguredOptimizer
 
 REGRESSION_LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}  # --loss
 
 
-class ForecastingTask(L.LightningModule):
+class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
     monitor = "val/loss"
     monitor_mode = "min"
 
@@ -149,8 +149,3 @@ class ForecastingTask(L.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test")
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = adamw(self.parameters(), self.config.lr, self.config.weight_decay, self.config.precision)
-        return optimizer_with_schedule(optimizer, self.config.lr_schedule, self.config.epochs, self.config.patience,
-                                       self.monitor, self.config.warmup_steps)

@@ -1,5 +1,5 @@
 """The optimiser and the ``--lr_schedule`` learning-rate schedules, in the dict form
-``LightningModule.configure_optimizers`` returns."""
+``LightningModule.configure_optimizers`` returns; :class:`ConfiguredOptimizer` gives every task that method."""
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -20,9 +20,22 @@ def adamw(parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: flo
     return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=fused)
 
 
+class ConfiguredOptimizer:
+    """Mixed into a LightningModule with ``config`` (a Config) and ``monitor``: AdamW and the run's schedule."""
+
+    config: Any
+    monitor: str
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = adamw(self.parameters(), self.config.lr, self.config.weight_decay,  # type: ignore[attr-defined]
+                          self.config.precision)
+        return optimizer_with_schedule(optimizer, self.config.lr_schedule, self.config.epochs,
+                                       self.config.lr_patience, self.monitor, self.config.warmup_steps)
+
+
 def optimizer_with_schedule(optimizer: torch.optim.Optimizer, schedule: str, epochs: int, patience: int,
                             monitor: str, warmup_steps: int) -> dict[str, Any]:
-    """``plateau``: halve when ``monitor`` stalls for ``patience // 2`` epochs; ``halve``: halve after every
+    """``plateau``: halve when ``monitor`` stalls for ``patience`` epochs (``--lr_patience``); ``halve``: halve after every
     epoch (the Informer/DLinear repositories' default, a strong regulariser on ETT); ``cosine``: cosine decay to
     zero over ``epochs``; ``constant``: no schedule; ``inverse_sqrt``: :func:`inverse_sqrt_factor` of the
     optimiser step (updated every step, not every epoch)."""
@@ -30,7 +43,7 @@ def optimizer_with_schedule(optimizer: torch.optim.Optimizer, schedule: str, epo
         return {"optimizer": optimizer}
     if schedule == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5,
-                                                               patience=max(1, patience // 2))
+                                                               patience=patience)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor}}
     if schedule == "inverse_sqrt":
         scheduler = torch.optim.lr_scheduler.LambdaLR(

@@ -31,10 +31,10 @@ from data.text.vocabulary import EOS, PAD, SOS
 from models import model_builder
 from models.decoding import IncrementalDecoder
 from models.search import beam_search, greedy_decode
-from models.tasks.schedules import adamw, optimizer_with_schedule
+from models.tasks.schedules import ConfiguredOptimizer
 
 
-class TranslationTask(L.LightningModule):
+class TranslationTask(ConfiguredOptimizer, L.LightningModule):
     monitor = "val/loss"
     monitor_mode = "min"
 
@@ -134,11 +134,6 @@ class TranslationTask(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = adamw(self.parameters(), self.config.lr, self.config.weight_decay, self.config.precision)
-        return optimizer_with_schedule(optimizer, self.config.lr_schedule, self.config.epochs, self.config.patience,
-                                       self.monitor, self.config.warmup_steps)
 
 
 def build_translation_task(config: Config, datamodule: Any) -> TranslationTask:

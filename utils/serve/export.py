@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from data.series_meta import SeriesMeta
 from utils.errors import UserInputError
+from utils.serve.onnx_session import onnx_session
 from utils.serve.model_metadata import FORECASTER, METADATA_KEY, TORCHSCRIPT_FILE, metadata_json
 
 FORMATS = ("onnx", "torchscript")
@@ -106,8 +107,6 @@ def export_torchscript(module: nn.Module, args: tuple[Tensor, ...], output: Path
 def onnx_runner(path: Path) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
     """Every output of an ONNX file, run by onnxruntime on named inputs; names the graph dropped as unused (the
     exporter removes them) are ignored."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = onnx_session(path)
     names = {i.name for i in session.get_inputs()}
     return lambda feeds: session.run(None, {k: v for k, v in feeds.items() if k in names})

@@ -3,7 +3,6 @@ only: torch is never imported on that path) or a TorchScript file. Each gives th
 :mod:`utils.serve.forecast_io` does the rest identically."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -13,6 +12,7 @@ import numpy as np
 from data.series_meta import SeriesMeta
 from utils.errors import UserInputError
 from utils.serve.forecast_io import RunIntervals, RunModel
+from utils.serve.onnx_session import onnx_session
 from utils.serve.model_metadata import FORECASTER, TORCHSCRIPT_FILE, METADATA_KEY, parse_metadata
 
 ONNX_SUFFIXES = {".onnx"}
@@ -67,15 +67,7 @@ def checkpoint_forecaster(path: str) -> Forecaster:
 
 def onnx_forecaster(path: str) -> Forecaster:
     """An exported ``.onnx`` forecaster run with onnxruntime (threads: ``OMP_NUM_THREADS`` if set)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
-        options.intra_op_num_threads = int(os.environ["OMP_NUM_THREADS"])
-    try:
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
-        raise UserInputError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+    session = onnx_session(path)
     record = parse_metadata(session.get_modelmeta().custom_metadata_map.get(METADATA_KEY), path, FORECASTER)
     input_name, output_name = record["input"], record["output"]
 

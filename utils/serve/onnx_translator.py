@@ -3,7 +3,6 @@ numpy (no torch). The searches mirror :func:`models.search.greedy_decode` and :f
 step for step (same float32 scores, same GNMT length penalty, same stopping rule), one sentence at a time."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,13 @@ from tokenizers import Tokenizer
 from data.text.detokenize import decode_ids
 from data.text.vocabulary import EOS, SOS, encode_sources
 from utils.errors import UserInputError
+from models.length_penalty import gnmt_length_penalty
+from utils.serve.onnx_session import onnx_session
 from utils.serve.model_metadata import METADATA_KEY, SEQ2SEQ, parse_metadata
 
 ENCODER_FILE, DECODER_FILE = "encoder.onnx", "decoder_step.onnx"
 STATE = ("hidden", "cell", "feed")
 BEAM_AXIS = {"hidden": 1, "cell": 1}  # every other state or memory tensor has its rows on axis 0
-
-
-def gnmt_length_penalty(length: int, alpha: float) -> float:
-    return ((5.0 + length) / 6.0) ** alpha
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -38,21 +35,12 @@ class OnnxTranslator:
     """``directory`` holds ``encoder.onnx`` and ``decoder_step.onnx`` from ``python main.py export``."""
 
     def __init__(self, directory: str) -> None:
-        import onnxruntime as ort
-
         paths = [Path(directory) / ENCODER_FILE, Path(directory) / DECODER_FILE]
         missing = [p.name for p in paths if not p.is_file()]
         if missing:
             raise UserInputError(f"{directory}: no {' or '.join(missing)} (export a --task seq2seq checkpoint with "
                                  "python main.py export --format onnx --output DIR)")
-        options = ort.SessionOptions()
-        if os.environ.get("OMP_NUM_THREADS", "").isdigit():
-            options.intra_op_num_threads = int(os.environ["OMP_NUM_THREADS"])
-        try:
-            self.encoder, self.decoder = (ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"])
-                                          for p in paths)
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
-            raise UserInputError(f"{directory}: not readable ONNX models ({type(exc).__name__})") from None
+        self.encoder, self.decoder = (onnx_session(p) for p in paths)
         record = parse_metadata(self.encoder.get_modelmeta().custom_metadata_map.get(METADATA_KEY), directory,
                                 SEQ2SEQ)
         self.config: dict[str, Any] = record["config"]

@@ -8,13 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Union
 
-import yaml
 from optuna.distributions import (BaseDistribution, CategoricalDistribution, FloatDistribution,
                                   IntDistribution)
 from optuna.trial import Trial
 
 from config import parse_config
 from utils.errors import UserInputError
+from utils.yaml_files import read_yaml_mapping
 
 DEFAULT_SPACES = Path(__file__).resolve().parent / "search_spaces.yaml"
 # Flags that tune sets itself (each trial's run directory; the seed, which --final_seeds varies) or that do not
@@ -26,7 +26,7 @@ _KEYS = {"float": {"type", "low", "high", "log", "step"}, "int": {"type", "low",
 
 def load_space(path: Union[str, Path], model: str, base_argv: list[str]) -> dict[str, BaseDistribution]:
     """The space of ``model`` in the YAML file ``path`` as Optuna distributions, flag name -> distribution."""
-    spaces = _read_yaml(Path(path))
+    spaces = read_yaml_mapping(path, "search space file", "model: {flag: {type: ..., ...}}")
     if model not in spaces:
         raise UserInputError(f"{path}: no search space for --model {model} (it has: {', '.join(map(str, spaces))})")
     entries = spaces[model]
@@ -64,57 +64,3 @@ def as_flags(values: dict[str, Any]) -> list[str]:
     """Sampled values as command-line flags (``trainer.NAME`` becomes ``--trainer.NAME``), appended to the base
     flags so that they win over any value given there."""
     return [token for name, value in values.items() for token in (f"--{name}", str(value))]
-
-
-def _read_yaml(path: Path) -> dict[Any, Any]:
-    if not path.is_file():
-        raise UserInputError(f"{path}: search space file not found")
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"{path}: not a valid YAML file ({type(exc).__name__})") from None
-    if not isinstance(loaded, dict):
-        raise UserInputError(f"{path}: expected a mapping of model: {{flag: {{type: ..., ...}}}}")
-    return loaded
-
-
-def _distribution(spec: Any, where: str) -> BaseDistribution:
-    """One entry -> its distribution; Optuna's own checks (low <= high, log needs low > 0, ...) become one line."""
-    kind = spec.get("type") if isinstance(spec, dict) else None
-    if kind not in _KEYS:
-        raise UserInputError(f"{where}: expected {{type: float|int|categorical, ...}}, got {spec!r}")
-    unknown = sorted(set(spec) - _KEYS[kind])
-    if unknown:
-        raise UserInputError(f"{where}: unknown key(s) {', '.join(map(str, unknown))} for type {kind}")
-    try:
-        if kind == "categorical":
-            choices = spec.get("choices")
-            if not isinstance(choices, list) or not choices:
-                raise ValueError("choices must be a non-empty list")
-            return CategoricalDistribution(choices)
-        if "low" not in spec or "high" not in spec:
-            raise ValueError("low and high are required")
-        number = float if kind == "float" else _integer
-        log = spec.get("log", False)
-        if not isinstance(log, bool):
-            raise ValueError(f"log must be true or false, got {log!r}")
-        step = None if spec.get("step") is None else number(spec["step"])
-        if kind == "float":
-            return FloatDistribution(number(spec["low"]), number(spec["high"]), log=log, step=step)
-        return IntDistribution(number(spec["low"]), number(spec["high"]), log=log, step=1 if step is None else step)
-    except (TypeError, ValueError) as exc:  # float("abc"), and Optuna's checks of the bounds
-        raise UserInputError(f"{where}: {exc}") from None
-
-
-def _integer(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected an integer, got {value!r}")
-    return value
-
-
-def _edge_values(dist: BaseDistribution) -> list[Any]:
-    """The values worth checking against the flag: every choice, or both bounds."""
-    if isinstance(dist, CategoricalDistribution):
-        return list(dist.choices)
-    assert isinstance(dist, (FloatDistribution, IntDistribution))
-    return [dist.low, dist.high]
