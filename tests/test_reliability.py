@@ -277,7 +277,7 @@ def test_same_seed_deterministic_runs_write_identical_metrics(tmp_path: Path, ti
 
 # ---- 9. W&B without network or credentials ----------------------------------------------------------------------
 def test_wandb_mode_never_probes_online_without_credentials(tmp_path: Path, monkeypatch) -> None:
-    from utils import loggers
+    from utils.run import loggers
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)

@@ -20,6 +20,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from optuna.trial import TrialState
 
 import main
+from utils.run import train as run_train
 from config import parse_config
 from tests.conftest import ROOT
 from utils.errors import UserInputError
@@ -113,12 +114,12 @@ def test_trials_log_to_wandb_in_one_group_named_after_the_study(study_files: Sim
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     groups = []
 
-    def fake_train(config, callbacks=(), evaluate_test=True):  # noqa: ANN001, ANN202 - stands in for main.train
+    def fake_train(config, callbacks=(), evaluate_test=True):  # noqa: ANN001, ANN202 - stands in for utils.run.train.train
         groups.append((os.environ.get("WANDB_RUN_GROUP"), evaluate_test))
         return {"val/loss": 1.0}
 
     monkeypatch.delenv("WANDB_RUN_GROUP", raising=False)
-    monkeypatch.setattr(main, "train", fake_train)
+    monkeypatch.setattr(run_train, "train", fake_train)
     assert tune(study_files, 2) == 0
     assert groups == [("tiny", False)] * 2 and "WANDB_RUN_GROUP" not in os.environ
 
@@ -216,7 +217,7 @@ def test_a_killed_tune_process_is_continued_by_the_next(study_files: SimpleNames
         process.wait()
     assert [t.state for t in load(study_files).trials] == [TrialState.RUNNING], log.read_text()[-2000:]
 
-    monkeypatch.setattr(main, "train", lambda config, callbacks=(), evaluate_test=True: {"val/loss": 1.0})
+    monkeypatch.setattr(run_train, "train", lambda config, callbacks=(), evaluate_test=True: {"val/loss": 1.0})
     assert tune(study_files, 1, *long) == 0  # the same command again (its training faked, to be quick)
     assert "marked trial(s) 0 failed: their tune process is gone" in capsys.readouterr().err
     assert [t.state for t in load(study_files).trials] == [TrialState.FAIL, TrialState.COMPLETE]

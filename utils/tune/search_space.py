@@ -64,3 +64,45 @@ def as_flags(values: dict[str, Any]) -> list[str]:
     """Sampled values as command-line flags (``trainer.NAME`` becomes ``--trainer.NAME``), appended to the base
     flags so that they win over any value given there."""
     return [token for name, value in values.items() for token in (f"--{name}", str(value))]
+
+
+def _distribution(spec: Any, where: str) -> BaseDistribution:
+    """One entry -> its distribution; Optuna's own checks (low <= high, log needs low > 0, ...) become one line."""
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if kind not in _KEYS:
+        raise UserInputError(f"{where}: expected {{type: float|int|categorical, ...}}, got {spec!r}")
+    unknown = sorted(set(spec) - _KEYS[kind])
+    if unknown:
+        raise UserInputError(f"{where}: unknown key(s) {', '.join(map(str, unknown))} for type {kind}")
+    try:
+        if kind == "categorical":
+            choices = spec.get("choices")
+            if not isinstance(choices, list) or not choices:
+                raise ValueError("choices must be a non-empty list")
+            return CategoricalDistribution(choices)
+        if "low" not in spec or "high" not in spec:
+            raise ValueError("low and high are required")
+        number = float if kind == "float" else _integer
+        log = spec.get("log", False)
+        if not isinstance(log, bool):
+            raise ValueError(f"log must be true or false, got {log!r}")
+        step = None if spec.get("step") is None else number(spec["step"])
+        if kind == "float":
+            return FloatDistribution(number(spec["low"]), number(spec["high"]), log=log, step=step)
+        return IntDistribution(number(spec["low"]), number(spec["high"]), log=log, step=1 if step is None else step)
+    except (TypeError, ValueError) as exc:  # float("abc"), and Optuna's checks of the bounds
+        raise UserInputError(f"{where}: {exc}") from None
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _edge_values(dist: BaseDistribution) -> list[Any]:
+    """The values worth checking against the flag: every choice, or both bounds."""
+    if isinstance(dist, CategoricalDistribution):
+        return list(dist.choices)
+    assert isinstance(dist, (FloatDistribution, IntDistribution))
+    return [dist.low, dist.high]
