@@ -10,7 +10,7 @@ from data_loader import build_datamodule
 from tests.conftest import TINY_FLAGS, run_main
 from utils.run.artifacts import predict_split
 from utils.run.checkpoints import load_task
-from models.probabilistic import conformal_radii
+from models.probabilistic.scores import conformal_radii
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from data.series_meta import SeriesSpec
 from tests.conftest import ROOT, TINY_FLAGS, run_main
 from utils.errors import UserInputError
 from utils.levels import parse_levels
-from models.probabilistic import (conformal_radii, crps_from_quantiles, crps_gaussian, gaussian_nll,
+from models.probabilistic.scores import (conformal_radii, crps_from_quantiles, crps_gaussian, gaussian_nll,
                                  gaussian_quantiles, pinball)
 
 LEVELS = torch.tensor([0.1, 0.5, 0.9])

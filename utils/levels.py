@@ -1,5 +1,6 @@
-"""The probability levels of ``--quantiles`` and ``--conformal``: parsed and named without loading torch, since
-``Config.validate`` checks them before ``main.py`` decides the thread environment."""
+"""The probability levels of ``--quantiles`` and ``--conformal``: parsed and named (levels, interval bound
+columns) without loading torch, since ``Config.validate`` checks them before ``main.py`` decides the thread
+environment and the torch-free serving path writes the bound columns."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -29,3 +30,9 @@ def level_name(coverage: float) -> str:
 def central_coverages(levels: Sequence[float]) -> list[float]:
     """Nominal coverage of each central interval of a symmetric quantile list, widest first."""
     return [round(1.0 - 2.0 * q, 10) for q in levels[: len(levels) // 2]]
+
+
+def bound_columns(label: str, prefix: str = "") -> tuple[str, str]:
+    """Column names of an interval's bounds in ``predictions.csv`` and ``predict``'s output: ``lower_80`` /
+    ``upper_80``, ``lower_conformal_95``... (``prefix`` e.g. ``"OT_"``)."""
+    return f"{prefix}lower_{label}", f"{prefix}upper_{label}"

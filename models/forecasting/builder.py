@@ -20,7 +20,7 @@ from torch import nn
 from config import BASELINES, PARAMETER_FREE
 from models import model_builder
 from models.forecasting.channel_independence import ChannelIndependent, univariate_spec
-from models.forecasting.distribution import DistributionHead
+from models.probabilistic.heads import DistributionHead
 from models.forecasting.linear_skip import LinearSkip
 from models.forecasting.revin import RevIN
 from models.forecasting.segments import SegmentInput

@@ -17,7 +17,7 @@ from config import Config
 from models.forecasting.builder import build_forecaster
 from data.series_meta import SeriesSpec
 from models.tasks.metrics import classification_metrics, regression_metrics
-from models.probabilistic import (crps_from_quantiles, crps_gaussian, gaussian_nll, interval_metrics, pinball,
+from models.probabilistic.scores import (crps_from_quantiles, crps_gaussian, gaussian_nll, interval_metrics, pinball,
                                  probabilistic_metrics, update_interval_metrics, update_probabilistic_metrics)
 from models.tasks.schedules import ConfiguredOptimizer
 

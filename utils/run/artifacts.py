@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from models.probabilistic.intervals import forecast_intervals
+from utils.levels import bound_columns
 from utils.plots import plot_alignment, plot_attention_profile, plot_calibration, plot_forecasts
-from utils.levels import central_coverages, level_name
 
 
 def write_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[str, Path]:
@@ -36,30 +37,6 @@ def predict_split(task: Any, loader: Any) -> tuple[np.ndarray, np.ndarray, np.nd
             attns.append(attention.float().cpu().numpy())
     return (np.concatenate(xs), np.concatenate(ys), np.concatenate(preds),
             np.concatenate(attns) if attns else None)
-
-
-@torch.no_grad()
-def predict_quantiles(task: Any, inputs: Iterable[torch.Tensor]) -> np.ndarray:
-    """``(windows, H, n_targets, K)`` quantiles (model units) of a distribution head over input batches, in order."""
-    task.eval()
-    return np.concatenate([task.model.quantiles(task.model.distribution(x.to(task.device))[0]).float().cpu().numpy()
-                           for x in inputs])
-
-
-def forecast_intervals(task: Any, inputs: Iterable[torch.Tensor], prediction: np.ndarray
-                       ) -> dict[str, tuple[float, np.ndarray, np.ndarray]]:
-    """Central intervals (model units), label -> (nominal coverage, lower, upper): the distribution head's
-    (widest first), then the conformal ones; the table's bound columns and the plots read them."""
-    intervals: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
-    if task.distributional:
-        quantiles = predict_quantiles(task, inputs)
-        for i, coverage in enumerate(central_coverages(task.config.quantile_levels())):
-            intervals[level_name(coverage)] = (coverage, quantiles[..., i], quantiles[..., -1 - i])
-    if task.conformal_radii is not None:
-        radii = task.conformal_radii.numpy()
-        for coverage, radius in sorted(zip(task.conformal_levels, radii), reverse=True):
-            intervals[f"conformal_{level_name(coverage)}"] = (coverage, prediction - radius, prediction + radius)
-    return intervals
 
 
 def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[str, Path]:
@@ -86,8 +63,8 @@ def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[
             "predicted": predicted.reshape(-1),
         })
         for label, (_, lower, upper) in intervals.items():
-            table[f"lower_{label}"] = lower.reshape(-1)
-            table[f"upper_{label}"] = upper.reshape(-1)
+            lower_name, upper_name = bound_columns(label)
+            table[lower_name], table[upper_name] = lower.reshape(-1), upper.reshape(-1)
         table.to_csv(run_dir / "predictions.csv", index=False, float_format="%.6g")
         picks = np.linspace(0, windows - 1, num=min(4, windows)).astype(int)
         target = 0

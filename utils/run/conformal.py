@@ -14,7 +14,7 @@ import torch
 
 from utils.run.artifacts import predict_split
 from utils.run.checkpoints import SafeCheckpointIO, load_checkpoint_safely
-from models.probabilistic import conformal_radii
+from models.probabilistic.scores import conformal_radii
 
 
 def calibrate(task: Any, loader: Any) -> None:

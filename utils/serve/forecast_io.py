@@ -16,6 +16,7 @@ import pandas as pd
 
 from data.recent import RecentSeries, future_dates
 from data.series_meta import SeriesMeta
+from utils.levels import bound_columns
 
 RunModel = Callable[[np.ndarray], np.ndarray]
 # scaled input windows -> interval label ("80", "conformal_95") -> scaled (lower, upper), each (B, horizon, targets)
@@ -67,8 +68,8 @@ def forecast_next(run_model: RunModel, series: RecentSeries, meta: SeriesMeta,
     for k, name in enumerate(meta.target_names):
         table[name] = predicted[0, :, k]
         for label, (lower, upper) in (intervals or {}).items():
-            table[f"{name}_lower_{label}"] = lower[0, :, k]
-            table[f"{name}_upper_{label}"] = upper[0, :, k]
+            lower_name, upper_name = bound_columns(label, prefix=f"{name}_")
+            table[lower_name], table[upper_name] = lower[0, :, k], upper[0, :, k]
     return Forecast(table, predicted, np.array([series.rows]), future, intervals)
 
 
@@ -92,8 +93,8 @@ def backtest(run_model: RunModel, series: RecentSeries, meta: SeriesMeta, batch_
     table["predicted"] = predicted.reshape(-1)
     table["error"] = table["predicted"] - table["actual"]
     for label, (lower, upper) in (intervals or {}).items():
-        table[f"lower_{label}"] = lower.reshape(-1)
-        table[f"upper_{label}"] = upper.reshape(-1)
+        lower_name, upper_name = bound_columns(label)
+        table[lower_name], table[upper_name] = lower.reshape(-1), upper.reshape(-1)
     return Forecast(table, predicted, rows[:, 0], intervals=intervals)
 
 

@@ -55,7 +55,7 @@ def checkpoint_forecaster(path: str) -> Forecaster:
             return task.model(torch.from_numpy(x))[0].float().numpy()
 
     def run_intervals(x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        from utils.run.artifacts import forecast_intervals
+        from models.probabilistic.intervals import forecast_intervals
 
         with torch.inference_mode():
             intervals = forecast_intervals(task, [torch.from_numpy(x)], run(x))

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from models.forecasting.target_columns import register_target_columns
 from data.series_meta import SeriesSpec
-from models.probabilistic import gaussian_quantiles
+from models.probabilistic.scores import gaussian_quantiles
 
 MIN_SPREAD = 1e-4  # keeps quantiles strictly increasing and the Gaussian NLL finite when softplus underflows
 
