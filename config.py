@@ -84,8 +84,14 @@ class Config:
     features: Literal["S", "M", "MS"] = _opt("MS", "S: target->target, M: all->all, MS: all->target")
     seq_len: int = _opt(96, "input window length (time steps)")
     horizon: int = _opt(24, "steps to forecast (1 = one-step regression)")
-    split: Literal["ratios", "ett_h", "ett_m"] = _opt(
-        "ratios", "time split: by --train_ratio/--val_ratio, or the ETT hourly/15-min 12/4/4-month borders")
+    split: Literal["ratios", "ett_h", "ett_m", "last_horizon"] = _opt(
+        "ratios", "time split: by --train_ratio/--val_ratio, the ETT hourly/15-min 12/4/4-month borders, or "
+                  "last_horizon (each series' last --horizon steps are test, the --horizon before them validation)")
+    series_id: Optional[str] = _opt(
+        None, "many series in one long CSV: the column naming each row's series (one global model over all)")
+    mase_season: int = _opt(
+        1, "--series_id: the step m of MASE's in-sample seasonal difference (M4: 1 weekly and yearly, 4 quarterly, "
+           "12 monthly, 24 hourly); OWA is reported at m = 1, where Naive2 repeats the last value")
     train_ratio: float = _opt(0.7, "fraction of rows (long) or sequences (rows) used for training")
     val_ratio: float = _opt(0.1, "fraction used for validation; the rest is the test split")
     input_size: int = _opt(1, "features per time step in a rows-format CSV")
@@ -210,8 +216,8 @@ class Config:
             if isinstance(value, float) and not math.isfinite(value):
                 raise UserInputError(f"--{f.name} must be a finite number, got {value}")
         positive = ["epochs", "batch_size", "seq_len", "horizon", "hidden_size", "num_layers", "input_size",
-                    "num_nodes", "emb_size", "segment_len", "beam_size", "max_len", "vocab_size", "n_heads",
-                    "ff_size", "warmup_steps"]
+                    "num_nodes", "emb_size", "segment_len", "mase_season", "beam_size", "max_len", "vocab_size",
+                    "n_heads", "ff_size", "warmup_steps"]
         for name in positive:
             if getattr(self, name) < 1:
                 raise UserInputError(f"--{name} must be >= 1, got {getattr(self, name)}")
@@ -237,6 +243,7 @@ class Config:
         if self.delimiter == self.decimal != "auto":
             raise UserInputError(f"--delimiter and --decimal are both {self.delimiter!r}")
         self._validate_model()
+        self._validate_panel()
         self._validate_probabilistic()
         check_trainer_args(self.trainer)
         return self
@@ -270,6 +277,18 @@ class Config:
             raise UserInputError(f"--horizon {self.horizon} is not a multiple of --segment_len {self.segment_len} "
                                  f"(--model {self.model} {'--head pmf ' if self.head == 'pmf' else ''}decodes "
                                  "segments of that length)")
+
+    def _validate_panel(self) -> None:
+        """--series_id: what the panel data module implements so far."""
+        if self.series_id is None:
+            return
+        if self.task != "regression" or self.data_format != "long":
+            raise UserInputError("--series_id reads a long CSV of many series: it needs --task regression "
+                                 "--data_format long")
+        for flag, used in (("--conformal", self.conformal), ("--time_features", self.time_features),
+                           ("--split ett_h|ett_m", self.split in ("ett_h", "ett_m"))):
+            if used:
+                raise UserInputError(f"{flag} is not implemented for --series_id panels")
 
     def _validate_token_model(self) -> None:
         """--task seq2seq: flags only one of the token models implements."""

@@ -5,6 +5,7 @@ import lightning as L
 
 from config import Config
 from data.long_series import LongSeriesDataModule
+from data.panel import PanelDataModule
 from data.row_sequences import RowSequenceDataModule
 from data.text.datamodule import TextDataModule
 
@@ -15,4 +16,6 @@ def build_datamodule(config: Config) -> L.LightningDataModule:
         return TextDataModule(config)
     if config.data_format == "rows":
         return RowSequenceDataModule(config)
+    if config.series_id is not None:
+        return PanelDataModule(config)
     return LongSeriesDataModule(config)

@@ -82,14 +82,15 @@ def parse_dates(values: pd.Series) -> pd.Series:
     return parsed
 
 
-def checked_dates(frame: pd.DataFrame, column: str, path: str) -> pd.Series:
-    """The parsed date column; a cell that is not a date, or a repeated timestamp, is refused naming its line."""
+def checked_dates(frame: pd.DataFrame, column: str, path: str, unique: bool = True) -> pd.Series:
+    """The parsed date column; a cell that is not a date, or (``unique``) a repeated timestamp, is refused naming
+    its line. A panel checks repeats per series instead."""
     dates = parse_dates(frame[column])
     if dates.isna().any():
         row = int(np.argmax(dates.isna().to_numpy()))
         raise UserInputError(f"{path}: column '{column}', line {row + 2}: not a date/time "
                              f"{str(frame[column].iloc[row])[:40]!r}")
-    duplicated = dates.duplicated()
+    duplicated = dates.duplicated() if unique else pd.Series(False, index=dates.index)
     if duplicated.any():
         row = int(np.argmax(duplicated.to_numpy()))
         raise UserInputError(f"{path}: column '{column}', line {row + 2}: duplicated timestamp "

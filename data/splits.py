@@ -22,10 +22,19 @@ class SplitBorders:
     test: tuple[int, int]
 
 
-def split_borders(rows: int, config: "Config") -> SplitBorders:
+def split_borders(rows: int, config: "Config", series: str | None = None) -> SplitBorders:
     """``--split ett_h|ett_m`` uses the published borders (and needs the rows for them); else the ratios, cut as
     the Autoformer benchmark code cuts them (the protocol of the exchange-rate and ILI figures): train is the first
-    ``int(rows * train_ratio)`` rows, test the last ``int(rows * test_ratio)``, validation what lies between."""
+    ``int(rows * train_ratio)`` rows, test the last ``int(rows * test_ratio)``, validation what lies between.
+    ``--split last_horizon`` (M4): the last ``horizon`` rows are test, the ``horizon`` before them validation.
+    ``series`` names the panel series in an error."""
+    if config.split == "last_horizon":
+        h = config.horizon
+        if rows < 2 * h + 1:
+            where = f"series '{series}'" if series is not None else "the file"
+            raise UserInputError(f"{config.data_path}: {where} has {rows} rows; --split last_horizon needs more "
+                                 f"than 2 x --horizon {h}")
+        return SplitBorders(train=(0, rows - 2 * h), val=(rows - 2 * h, rows - h), test=(rows - h, rows))
     if config.split in ETT_MONTH_ROWS:
         month = ETT_MONTH_ROWS[config.split]
         train_end, val_end, test_end = 12 * month, 16 * month, 20 * month

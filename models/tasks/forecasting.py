@@ -16,6 +16,7 @@ from torch import Tensor
 from config import Config
 from models.forecasting.builder import build_forecaster
 from data.series_meta import SeriesSpec
+from models.tasks.m4_metrics import PerSeriesMean, pooled, smape_terms
 from models.tasks.metrics import classification_metrics, regression_metrics
 from models.probabilistic.scores import (crps_from_quantiles, crps_gaussian, gaussian_nll, interval_metrics, pinball,
                                  probabilistic_metrics, update_interval_metrics, update_probabilistic_metrics)
@@ -30,11 +31,13 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
 
     def __init__(self, config: dict[str, Any], spec: dict[str, Any], target_mean: list[float],
                  target_std: list[float], target_names: list[str], series: Optional[dict[str, Any]] = None,
-                 conformal_radii: Optional[list[Any]] = None) -> None:
+                 conformal_radii: Optional[list[Any]] = None, panel: Optional[dict[str, Any]] = None) -> None:
         """``series``: a :class:`~data.series_meta.SeriesMeta` as a dict (long CSVs), what ``predict`` needs to
         forecast from a CSV with nothing but the checkpoint; None in checkpoints written before it existed.
         ``conformal_radii``: ``(levels, horizon, n_targets)`` nested lists from :func:`utils.run.conformal.calibrate`
-        (``--conformal``), stored in the checkpoint once calibrated."""
+        (``--conformal``), stored in the checkpoint once calibrated. ``panel``: a
+        :class:`~data.panel.PanelScale` as a dict (``--series_id``): each series' target scaling and MASE scale;
+        batches then carry each window's series index, and val/test add the M4 scores."""
         super().__init__()
         self.save_hyperparameters()
         self.config = Config.from_dict(config)
@@ -42,6 +45,15 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
         self.model = build_forecaster(self.config, self.spec)
         self.register_buffer("target_mean", torch.tensor(target_mean, dtype=torch.float32))
         self.register_buffer("target_std", torch.tensor(target_std, dtype=torch.float32))
+        self.panel_ids: list[str] = list(panel["ids"]) if panel else []
+        if panel:
+            self.register_buffer("series_mean", torch.tensor(panel["target_mean"], dtype=torch.float32))
+            self.register_buffer("series_std", torch.tensor(panel["target_std"], dtype=torch.float32))
+            self.register_buffer("mase_scale", torch.tensor(panel["mase_scale"], dtype=torch.float64))
+            self.panel_scores = torch.nn.ModuleDict({
+                f"{stage}_{name}": PerSeriesMean(len(self.panel_ids)) for stage in ("val", "test")
+                for name in ("smape", "mase", "naive_smape", "naive_mase")})
+            self.test_per_series: dict[str, Tensor] = {}
         if self.spec.is_classification:
             self.val_metrics = classification_metrics("val/", self.spec.num_classes)
             self.test_metrics = classification_metrics("test/", self.spec.num_classes)
@@ -68,7 +80,8 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
                    target_mean=[float(v) for v in datamodule.target_mean],
                    target_std=[float(v) for v in datamodule.target_std],
                    target_names=list(datamodule.target_names),
-                   series=datamodule.meta.to_dict() if config.data_format == "long" else None)
+                   series=datamodule.meta.to_dict() if getattr(datamodule, "meta", None) else None,
+                   panel=datamodule.panel.to_dict() if config.series_id else None)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Optional[Tensor]]:
         return self.model(x)
@@ -78,9 +91,12 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             return F.cross_entropy(prediction.float(), y)
         return REGRESSION_LOSSES[self.config.loss](prediction.float(), y)
 
-    def to_original_units(self, values: Tensor) -> Tensor:
-        """Undo the StandardScaler of the target columns: (..., n_targets)."""
-        return values * self.target_std + self.target_mean
+    def to_original_units(self, values: Tensor, series: Optional[Tensor] = None) -> Tensor:
+        """Undo the StandardScaler of the target columns: (..., n_targets); a panel's per series
+        (``values (B, H, n_targets)``, ``series (B,)``)."""
+        if series is None:
+            return values * self.target_std + self.target_mean
+        return values * self.series_std[series][:, None, :] + self.series_mean[series][:, None, :]
 
     def _distribution_loss(self, parameters: Tensor, y: Tensor) -> Tensor:
         """Mean pinball loss over the quantile levels, or the Gaussian negative log-likelihood."""
@@ -88,8 +104,8 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             return pinball(parameters, y, self.model.levels).mean()
         return gaussian_nll(parameters[..., 0], parameters[..., 1], y).mean()
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, y = batch
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        x, y = batch[0], batch[1]  # a panel batch also holds each window's series index
         if self.distributional:
             loss = self._distribution_loss(self.model.distribution(x)[0], y)
         else:
@@ -101,8 +117,9 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
 
-    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
-        x, y = batch
+    def _evaluate(self, batch: tuple[Tensor, ...], stage: str) -> None:
+        x, y = batch[0], batch[1]
+        series = batch[2] if len(batch) > 2 else None
         if self.distributional:
             parameters, _ = self.model.distribution(x)
             prediction = self.model.point(parameters)
@@ -125,10 +142,46 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             prediction = prediction.contiguous()  # a one-window batch can come out as a transposed view
             metrics.update(prediction.reshape(-1, channels), y.reshape(-1, channels))
             original = getattr(self, f"{stage}_metrics_orig")
-            original.update(self.to_original_units(prediction).reshape(-1, channels),
-                            self.to_original_units(y).reshape(-1, channels))
+            original.update(self.to_original_units(prediction, series).reshape(-1, channels),
+                            self.to_original_units(y, series).reshape(-1, channels))
             self.log_dict(original, on_step=False, on_epoch=True)
+            if series is not None:
+                self._update_panel_scores(x, y, prediction, series, stage)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
+
+    def _update_panel_scores(self, x: Tensor, y: Tensor, prediction: Tensor, series: Tensor, stage: str) -> None:
+        """M4 sMAPE and MASE in original units, per series; the same for repeating the last value (Naive2 at
+        season 1), the denominator of OWA."""
+        actual = self.to_original_units(y, series).double()
+        last = x[:, -1:, list(self.spec.target_index)]
+        forecasts = {"": self.to_original_units(prediction, series).double(),
+                     "naive_": self.to_original_units(last.expand_as(y), series).double()}
+        scale = self.mase_scale[series][:, None, :]
+        for name, forecast in forecasts.items():
+            self.panel_scores[f"{stage}_{name}smape"].update(smape_terms(actual, forecast), series)
+            self.panel_scores[f"{stage}_{name}mase"].update((actual - forecast).abs() / scale, series)
+
+    def _log_panel_scores(self, stage: str) -> None:
+        scores = {name: self.panel_scores[f"{stage}_{name}"].compute()
+                  for name in ("smape", "mase", "naive_smape", "naive_mase")}
+        for metric in self.panel_scores.values():
+            metric.reset()
+        self.log(f"{stage}/smape", pooled(scores["smape"]), sync_dist=False)
+        self.log(f"{stage}/mase", pooled(scores["mase"]), sync_dist=False)
+        if self.config.mase_season == 1:
+            owa = 0.5 * (pooled(scores["smape"]) / pooled(scores["naive_smape"])
+                         + pooled(scores["mase"]) / pooled(scores["naive_mase"]))
+            self.log(f"{stage}/owa", owa, sync_dist=False)
+        if stage == "test":
+            self.test_per_series = {name: value.cpu() for name, value in scores.items()}
+
+    def on_validation_epoch_end(self) -> None:
+        if self.panel_ids:
+            self._log_panel_scores("val")
+
+    def on_test_epoch_end(self) -> None:
+        if self.panel_ids:
+            self._log_panel_scores("test")
 
     def _update_probabilistic(self, parameters: Tensor, y: Tensor, stage: str) -> None:
         quantiles = self.model.quantiles(parameters)

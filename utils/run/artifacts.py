@@ -28,7 +28,8 @@ def predict_split(task: Any, loader: Any) -> tuple[np.ndarray, np.ndarray, np.nd
     """Inputs, targets, predictions (model units) and attention over a loader, in order."""
     task.eval()
     xs, ys, preds, attns = [], [], [], []
-    for x, y in loader:
+    for batch in loader:  # a panel batch also holds each window's series index
+        x, y = batch[0], batch[1]
         prediction, attention = task(x.to(task.device))
         xs.append(x.numpy())
         ys.append(y.numpy())
@@ -49,6 +50,12 @@ def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[
             run_dir / "predictions.csv", index=False)
     else:
         mean, std = task.target_mean.cpu().numpy(), task.target_std.cpu().numpy()
+        series = (np.concatenate([batch[2].numpy() for batch in datamodule.test_dataloader()])
+                  if task.panel_ids else None)
+        if series is not None:  # each window in its own series' units
+            mean = task.series_mean.cpu().numpy()[series][:, None, :]
+            std = task.series_std.cpu().numpy()[series][:, None, :]
+            _write_per_series(task, series, run_dir / "per_series.csv")
         actual, predicted = y * std + mean, prediction * std + mean
         windows, horizon, n_targets = actual.shape
         names = task.hparams.target_names
@@ -62,13 +69,16 @@ def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[
             "actual": actual.reshape(-1),
             "predicted": predicted.reshape(-1),
         })
+        if series is not None:
+            table.insert(0, "series", np.repeat(np.array(task.panel_ids, dtype=object)[series], horizon * n_targets))
         for label, (_, lower, upper) in intervals.items():
             lower_name, upper_name = bound_columns(label)
             table[lower_name], table[upper_name] = lower.reshape(-1), upper.reshape(-1)
         table.to_csv(run_dir / "predictions.csv", index=False, float_format="%.6g")
         picks = np.linspace(0, windows - 1, num=min(4, windows)).astype(int)
         target = 0
-        history = _history(x[picks], task.spec.target_index[target], mean[target], std[target])
+        scale = (mean[picks, :, target], std[picks, :, target]) if series is not None else (mean[target], std[target])
+        history = _history(x[picks], task.spec.target_index[target], *scale)
         fan = [(f"{label.replace('conformal_', '')}% {'conformal ' if 'conformal' in label else ''}interval",
                 lower[picks, :, target], upper[picks, :, target])
                for label, (_, lower, upper) in intervals.items()
@@ -97,8 +107,18 @@ def _empirical_coverage(actual: np.ndarray, intervals: dict[str, tuple[float, np
     return coverage
 
 
-def _history(x: np.ndarray, column: int, mean: float, std: float) -> np.ndarray:
-    """The input window of a plotted target in original units (zeros if the target is not an input)."""
+def _write_per_series(task: Any, series: np.ndarray, path: Path) -> None:
+    """``per_series.csv``: each panel series' test windows and M4 scores (with repeating the last value's)."""
+    scores = task.test_per_series
+    table = pd.DataFrame({"series": task.panel_ids,
+                          "test_windows": np.bincount(series, minlength=len(task.panel_ids)),
+                          **{name: scores[name].numpy() for name in ("smape", "mase", "naive_smape", "naive_mase")}})
+    table.to_csv(path, index=False, float_format="%.6g")
+
+
+def _history(x: np.ndarray, column: int, mean: Any, std: Any) -> np.ndarray:
+    """The input window of a plotted target in original units (zeros if the target is not an input); ``mean`` and
+    ``std`` are scalars, or one per window (a panel's, shape (windows, 1))."""
     if column < 0:
         return np.zeros(x.shape[:2])
     return x[:, :, column] * std + mean

@@ -1,0 +1,59 @@
+"""``python main.py --series_id ...`` in a child process: one global model over a panel, M4 scores in
+metrics.json, ``per_series.csv``, and repeating the last value scored by hand."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import run_main
+
+FLAGS = ["--series_id", "shop", "--split", "last_horizon", "--seq_len", "8", "--horizon", "3", "--logger", "csv",
+         "--accelerator", "cpu", "--batch_size", "8"]
+
+
+def write_panel(path: Path) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.concat([pd.DataFrame({"shop": name, "sales": (level + rng.normal(0, 1, rows).cumsum()).round(3)})
+                       for name, rows, level in (("north", 40, 50.0), ("south", 25, 20.0), ("tiny", 9, 5.0))])
+    frame.to_csv(path, index=False)
+    return frame
+
+
+@pytest.mark.slow
+def test_naive_on_a_panel_scores_smape_and_mase_as_m4_defines_them(tmp_path: Path) -> None:
+    frame = write_panel(tmp_path / "shops.csv")
+    result = run_main("--model", "naive", "--data_path", str(tmp_path / "shops.csv"), *FLAGS,
+                      "--output_dir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    smapes, mases = [], []
+    for name in ("north", "south"):
+        y = frame[frame.shop == name].sales.to_numpy()
+        actual, last, history = y[-3:], y[-4], y[:-3]
+        smapes.append(np.mean(200 * np.abs(actual - last) / (np.abs(actual) + abs(last))))
+        mases.append(np.mean(np.abs(actual - last)) / np.mean(np.abs(np.diff(history))))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test/smape"] == pytest.approx(np.mean(smapes), rel=1e-5)
+    assert metrics["test/mase"] == pytest.approx(np.mean(mases), rel=1e-5)
+    assert metrics["test/owa"] == pytest.approx(1.0) and metrics["data/series"] == 2  # tiny (9 rows) is skipped
+    per_series = pd.read_csv(tmp_path / "run" / "per_series.csv")
+    assert per_series.series.tolist() == ["north", "south"]
+    assert per_series.smape.to_numpy() == pytest.approx(smapes, rel=1e-5)
+    predictions = pd.read_csv(tmp_path / "run" / "predictions.csv")
+    assert set(predictions.series) == {"north", "south"} and len(predictions) == 6
+
+
+@pytest.mark.slow
+def test_a_global_model_trains_on_a_panel_and_a_bad_one_is_refused(tmp_path: Path) -> None:
+    write_panel(tmp_path / "shops.csv")
+    result = run_main("--model", "gru", "--hidden_size", "8", "--epochs", "1", "--data_path",
+                      str(tmp_path / "shops.csv"), *FLAGS, "--output_dir", str(tmp_path / "gru"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert {"test/smape", "test/mase", "val/smape"} <= set(json.loads((tmp_path / "gru" / "metrics.json").read_text()))
+    refused = run_main("--data_path", str(tmp_path / "shops.csv"), *FLAGS[:1], "store", *FLAGS[2:],
+                       "--output_dir", str(tmp_path / "bad"))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "--series_id column 'store' not found" in refused.stderr and not (tmp_path / "bad").exists()
