@@ -53,6 +53,8 @@ def test_a_global_model_trains_on_a_panel_and_a_bad_one_is_refused(tmp_path: Pat
                       str(tmp_path / "shops.csv"), *FLAGS, "--output_dir", str(tmp_path / "gru"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert {"test/smape", "test/mase", "val/smape"} <= set(json.loads((tmp_path / "gru" / "metrics.json").read_text()))
+    predict = run_main("predict", "--ckpt", str(tmp_path / "gru" / "best.ckpt"), "--data_path", str(tmp_path / "shops.csv"))
+    assert predict.returncode == 2 and "predict and export of panel models are not implemented yet" in predict.stderr
     refused = run_main("--data_path", str(tmp_path / "shops.csv"), *FLAGS[:1], "store", *FLAGS[2:],
                        "--output_dir", str(tmp_path / "bad"))
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1

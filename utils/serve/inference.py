@@ -32,6 +32,9 @@ def forecast_meta(task: Any, path: Any) -> SeriesMeta:
         raise UserInputError(f"{path}: a checkpoint of --task {config.task}; predict and export forecast with "
                              "--task regression models")
     series = task.hparams.get("series")
+    if config.series_id is not None:
+        raise UserInputError(f"{path}: a checkpoint of a --series_id panel; predict and export of panel models "
+                             "are not implemented yet")
     if series is None:
         if config.data_format != "long":
             raise UserInputError(f"{path}: a checkpoint of --data_format {config.data_format}; predict and export "
