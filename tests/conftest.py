@@ -62,6 +62,16 @@ def run_main_without_torch(*args: str, timeout: int = 120) -> subprocess.Complet
                           text=True, timeout=timeout)
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1", **extra}
+
+
+def run_main_with_env(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``python main.py ARGS`` in a child process (one intra-op thread: the box is shared and small)."""
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=ROOT, env=env or child_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
 TINY_FLAGS = ["--seq_len", "12", "--horizon", "3", "--epochs", "1", "--hidden_size", "8", "--batch_size", "16",
               "--logger", "csv", "--accelerator", "cpu", "--target", "y"]
 
@@ -95,3 +105,30 @@ def recompute_test_metrics(run_dir: Path, data_csv: Path, train_ratio: float = 0
     target = predictions["target"].to_numpy()
     return {**_regression("test/", (actual - mean) / std, (predicted - mean) / std, target),
             **_regression("test/orig_", actual, predicted, target)}
+
+
+def refused(capsys: pytest.CaptureFixture, tmp_path: Path, *argv: str, code: int = 2) -> str:
+    """Run main in-process; assert the one-line contract and return the line."""
+    import main
+
+    out = tmp_path / "run"
+    rc = main.main([*argv, "--output_dir", str(out)] if "--output_dir" not in argv else list(argv))
+    err = capsys.readouterr().err
+    assert rc == code, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "Traceback" not in err
+    assert not out.exists(), "bad input must not create a run directory"
+    return lines[0]
+
+
+def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def tiny_frame(rows: int = 60) -> pd.DataFrame:
+    t = np.arange(rows)
+    return pd.DataFrame({"date": pd.date_range("2024-01-01", periods=rows, freq="h").astype(str),
+                         "driver": np.sin(t / 4.0).round(4), "y": np.cos(t / 5.0).round(4)})

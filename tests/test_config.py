@@ -1,8 +1,17 @@
+"""``config.py``: every field a flag, YAML files under flags, validation of flags and their combinations, the
+shipped default data per task, one-line refusals of bad flags and bad config files, and ``--help``."""
+
+from __future__ import annotations
+
 from pathlib import Path
 
 import pytest
 
-from config import Config, build_parser, parse_config
+import main
+from config import Config, build_parser, default_data_path, parse_config
+from data.make_dates_dataset import DEFAULT_PATH as DATES_PATH
+from data.make_default_dataset import DEFAULT_PATH
+from tests.conftest import TINY_FLAGS, refused, write
 from utils.errors import UserInputError
 
 
@@ -10,7 +19,7 @@ def test_every_field_is_a_flag_with_help() -> None:
     parser = build_parser()
     flags = {a.dest: a for a in parser._actions}
     for name in Config.__dataclass_fields__:
-        if name != "trainer":  # any lightning.Trainer argument, as --trainer.NAME VALUE (tests/test_trainer_args.py)
+        if name != "trainer":  # any lightning.Trainer argument, as --trainer.NAME VALUE (tests/utils/test_trainer_args.py)
             assert name in flags and flags[name].help
 
 
@@ -61,3 +70,71 @@ def test_parsing_and_validating_never_loads_torch() -> None:
             "'seq2seq']); assert 'torch' not in sys.modules, 'torch was imported'")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+FLAGS = ["--seq_len", "12", "--horizon", "3", "--hidden_size", "8", "--epochs", "1", "--logger", "none",
+         "--accelerator", "cpu"]
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("argv, message", [(["--delimiter", ";;"], "--delimiter must be auto or one character"),
+                                           (["--delimiter", ",", "--decimal", ","], "are both ','")])
+def test_bad_dialect_flags(capsys, tmp_path, tiny_csv, argv, message):
+    assert message in refused(capsys, tmp_path, "--data_path", str(tiny_csv), *argv, *FLAGS)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_resume_without_output_dir(capsys, tmp_path, tiny_csv, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main.main(["--data_path", str(tiny_csv), *TINY_FLAGS, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: --resume needs --output_dir, the run directory that holds last.ckpt"
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("text, message", [
+    ("model: [unclosed\n", "not a valid YAML file"),
+    ("modle: lstm\n", "unknown setting(s) modle"),
+    ("- a\n- b\n", "expected a mapping"),
+    ("epochs: many\n", "bad value for epochs: 'many'"),
+    (b"epochs: \xff\n", "not a valid YAML file"),
+])
+def test_bad_config_yaml(capsys, tmp_path, tiny_csv, text, message):
+    path = write(tmp_path, "run.yaml", text)
+    line = refused(capsys, tmp_path, "--config", str(path), "--data_path", str(tiny_csv), *TINY_FLAGS)
+    assert "run.yaml: " in line and message in line
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("argv, message", [
+    (["--hidden", "8"], "unknown flag --hidden (did you mean --hidden_size?)"),
+    (["--hiden_size", "8"], "unknown flag --hiden_size (did you mean --hidden_size?)"),
+])
+def test_flags_are_never_abbreviated_and_misspellings_get_a_suggestion(argv: list[str], message: str,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    assert main.main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"error: {message}; see python main.py --help"
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_help_groups_flags_and_names_the_sub_commands(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main.main(["--help"])
+    text = capsys.readouterr().out
+    assert "python main.py translate|predict|export|tune --help" in text and "--trainer.NAME VALUE" in text
+    for group in ["what to run:", "data:", "model:", "training:", "hardware:", "output:", "token seq2seq"]:
+        assert group in text
+
+
+def test_each_task_defaults_to_its_shipped_file() -> None:
+    assert Path(Config().data_path) == DEFAULT_PATH
+    assert Path(Config(task="classification").data_path) == DEFAULT_PATH
+    assert Path(Config(task="seq2seq").data_path) == DATES_PATH
+    assert Path(default_data_path("seq2seq")).is_file() and Path(default_data_path("regression")).is_file()
+
+
+def test_cli_records_the_default_it_uses() -> None:
+    assert Path(parse_config(["--task", "seq2seq"]).to_dict()["data_path"]) == DATES_PATH
+    assert Path(parse_config([]).to_dict()["data_path"]) == DEFAULT_PATH
+    assert parse_config(["--task", "seq2seq", "--data_path", "mine.tsv"]).data_path == "mine.tsv"

@@ -22,7 +22,7 @@ def calibrate(task: Any, loader: Any) -> None:
 
     Pass the data module's own loader, not one the Trainer hands out: under DDP that one has a DistributedSampler
     (a shard per rank, padded with repeated windows), while this one gives every rank every validation window
-    once, so all ranks compute the same radii with no collective (tests/test_conformal_ddp.py)."""
+    once, so all ranks compute the same radii with no collective (tests/cli/test_ddp.py)."""
     _, y, prediction, _ = predict_split(task, loader)
     residuals = torch.from_numpy(abs(y - prediction)).float()
     radii = conformal_radii(residuals, task.conformal_levels)
