@@ -92,12 +92,25 @@ class Config:
     mase_season: int = _opt(
         1, "--series_id: the step m of MASE's in-sample seasonal difference (M4: 1 weekly and yearly, 4 quarterly, "
            "12 monthly, 24 hourly); OWA is reported at m = 1, where Naive2 repeats the last value")
+    static_columns: Optional[str] = _opt(
+        None, "--series_id: comma-separated per-series constants (numeric, or text categories, which are embedded)")
+    future_columns: Optional[str] = _opt(
+        None, "comma-separated covariates known in advance (price, promo, holiday): the model also reads their "
+              "values over the forecast horizon (predict needs them in the horizon rows)")
+    series_embedding: int = _opt(
+        0, "--series_id: a learned embedding of this size per series for the covariate decoder (0 = none)")
+    val_start: Optional[str] = _opt(
+        None, "date cut-off: targets from this time on are validation (with --test_start; cuts every series of a "
+              "panel at the same time)")
+    test_start: Optional[str] = _opt(None, "date cut-off: targets from this time on are the test split")
     train_ratio: float = _opt(0.7, "fraction of rows (long) or sequences (rows) used for training")
     val_ratio: float = _opt(0.1, "fraction used for validation; the rest is the test split")
     input_size: int = _opt(1, "features per time step in a rows-format CSV")
     fillna: Literal["error", "ffill", "interpolate", "drop"] = _opt(
         "error", "what to do with NaN/inf values in a CSV: refuse (default) or repair")
-    time_features: bool = _opt(False, "add hour-of-day / day-of-week / month features from the date column")
+    time_features: bool = _opt(
+        False, "add hour-of-day / day-of-week / day-of-month / day-of-year features from the date column (with "
+               "--series_id or --future_columns also over the forecast horizon)")
     delimiter: str = _opt("auto", "CSV field delimiter: auto (sniffed from the first lines), ',', ';', '\\t', '|'")
     decimal: Literal["auto", ".", ","] = _opt("auto", "CSV decimal mark: auto (',' if a non-comma CSV writes 0,5)")
     # --- model --------------------------------------------------------------------------------
@@ -279,16 +292,41 @@ class Config:
                                  "segments of that length)")
 
     def _validate_panel(self) -> None:
-        """--series_id: what the panel data module implements so far."""
+        """--series_id and the covariates and cut-offs that go with it."""
+        if (self.val_start is None) != (self.test_start is None):
+            raise UserInputError("--val_start and --test_start go together: give both date cut-offs")
+        if self.val_start is not None and self.split != "ratios":
+            raise UserInputError(f"--val_start/--test_start cut the series at dates; they replace --split "
+                                 f"{self.split}")
         if self.series_id is None:
+            for flag, used in (("--static_columns", self.static_columns),
+                               ("--series_embedding", self.series_embedding)):
+                if used:
+                    raise UserInputError(f"{flag} describes each series of a panel: it needs --series_id COL")
+        if self.series_embedding < 0:
+            raise UserInputError(f"--series_embedding must be >= 0, got {self.series_embedding}")
+        if self.series_id is None and not self.future_columns:
             return
+        flag = "--series_id" if self.series_id is not None else "--future_columns"
         if self.task != "regression" or self.data_format != "long":
-            raise UserInputError("--series_id reads a long CSV of many series: it needs --task regression "
-                                 "--data_format long")
-        for flag, used in (("--conformal", self.conformal), ("--time_features", self.time_features),
-                           ("--split ett_h|ett_m", self.split in ("ett_h", "ett_m"))):
-            if used:
-                raise UserInputError(f"{flag} is not implemented for --series_id panels")
+            raise UserInputError(f"{flag} reads a long CSV: it needs --task regression --data_format long")
+        if self.conformal:
+            raise UserInputError(f"--conformal is not implemented with {flag}")
+        if self.covariate_decoder() and (self.model in PARAMETER_FREE or self.loss in ("quantile", "gaussian")):
+            what = f"--model {self.model}" if self.model in PARAMETER_FREE else f"--loss {self.loss}"
+            raise UserInputError(f"{what} cannot read covariates (--future_columns, --static_columns, "
+                                 "--series_embedding, --time_features with --series_id)")
+
+    def column_list(self, name: str) -> list[str]:
+        """A comma-separated column flag (``static_columns``, ``future_columns``) as a list of names."""
+        text = getattr(self, name)
+        return [c.strip() for c in text.split(",") if c.strip()] if text else []
+
+    def covariate_decoder(self) -> bool:
+        """Whether the model reads more than the input window: future-known or static covariates, a series
+        embedding, or calendar features over the horizon (panels)."""
+        return bool(self.future_columns or self.static_columns or self.series_embedding
+                    or (self.time_features and self.series_id is not None))
 
     def _validate_token_model(self) -> None:
         """--task seq2seq: flags only one of the token models implements."""
