@@ -16,6 +16,6 @@ def build_datamodule(config: Config) -> L.LightningDataModule:
         return TextDataModule(config)
     if config.data_format == "rows":
         return RowSequenceDataModule(config)
-    if config.series_id is not None:
+    if config.series_id is not None or config.future_columns:  # future covariates: a one-series panel
         return PanelDataModule(config)
     return LongSeriesDataModule(config)

@@ -28,6 +28,8 @@ def read_csv_checked(path_text: str, delimiter: str = "auto", decimal: str = "au
         raise UserInputError(f"{path_text}: file not found")
     if not path.is_file():
         raise UserInputError(f"{path_text}: is a directory, expected a CSV file")
+    if path.suffix.lower() == ".parquet":
+        return read_parquet_checked(path_text), Dialect(",", ".")
     raw = path.read_bytes()
     if not raw.strip():
         raise UserInputError(f"{path_text}: file is empty")
@@ -52,6 +54,22 @@ def read_csv_checked(path_text: str, delimiter: str = "auto", decimal: str = "au
     if frame.empty:
         raise UserInputError(f"{path_text}: has a header but no data rows")
     return frame, dialect
+
+
+def read_parquet_checked(path_text: str) -> pd.DataFrame:
+    """A ``*.parquet`` table through pyarrow, with text column names like a CSV's header; a file pyarrow cannot
+    read is one line. Errors about a cell then name its "line" as in the same table written as CSV (row + 2)."""
+    try:
+        frame = pd.read_parquet(path_text, engine="pyarrow")
+    except ImportError:
+        raise UserInputError(f"{path_text}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid / OSError kinds for a damaged file
+        raise UserInputError(f"{path_text}: not a readable Parquet file ({str(exc).strip().splitlines()[0]})") from None
+    if frame.empty:
+        raise UserInputError(f"{path_text}: has columns but no data rows")
+    frame = frame.reset_index(drop=not any(frame.index.names))  # a stored index becomes columns again
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
 
 
 def check_field_counts(text: str, dialect: Dialect, path: str) -> None:

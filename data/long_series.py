@@ -14,7 +14,7 @@ from data.csv_reading import (check_scaled, checked_dates, detect_date_column, h
                               to_numeric_checked)
 from data.base import SPLITS
 from data.numeric import NumericDataModule
-from data.splits import SplitBorders, split_borders
+from data.splits import SplitBorders, date_borders, split_borders
 from data.time_features import time_feature_frame
 from data.windows import WindowDataset, window_count
 from data.series_meta import SeriesMeta, series_meta_of
@@ -53,7 +53,9 @@ class LongSeriesDataModule(NumericDataModule):
             dates = dates.loc[values.index].reset_index(drop=True)
         values = values.reset_index(drop=True)
 
-        borders = split_borders(len(values), cfg)
+        if cfg.val_start is not None and dates is None:
+            raise UserInputError(f"{cfg.data_path}: --val_start/--test_start need a date column")
+        borders = date_borders(dates, cfg) if cfg.val_start is not None else split_borders(len(values), cfg)
         self._check_lengths(borders)
         with np.errstate(all="ignore"), warnings.catch_warnings():  # overflow is reported by check_scaled
             warnings.simplefilter("ignore", RuntimeWarning)

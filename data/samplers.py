@@ -73,22 +73,29 @@ class BucketBatchSampler(BatchSampler):
 class SeriesBalancedSampler(Sampler[int]):
     """Training windows of a panel, ``len(series)`` draws per epoch with replacement, each series equally likely
     and then each of its windows: the rule of ES-RNN and N-BEATS, so that a 2,000-step series does not outvote a
-    100-step one 20 to 1. Seeded by ``(seed, epoch)`` like :class:`EpochSeededSampler`. Under DDP Lightning
-    replaces it with a DistributedSampler (uniform over windows)."""
+    100-step one 20 to 1. Seeded by ``(seed, epoch)`` like :class:`EpochSeededSampler`. A series' windows are
+    consecutive indices, so a draw is a series and an offset into its run: O(draws), whatever the number of
+    windows (``torch.multinomial`` stops at 2**24 categories). Under DDP Lightning replaces it with a
+    DistributedSampler (uniform over windows)."""
 
     def __init__(self, series: torch.Tensor, seed: int) -> None:
-        self.series = series
+        if len(series) > 1 and bool((series[1:] < series[:-1]).any()):
+            raise ValueError("SeriesBalancedSampler needs each series' windows to be consecutive")
+        self.draws = len(series)
         self.seed = seed
         self.epoch = 0
-        counts = torch.bincount(series).double()
-        self.weights = 1.0 / counts[series]
+        _, counts = torch.unique_consecutive(series, return_counts=True)
+        self.counts = counts
+        self.first = torch.cumsum(counts, 0) - counts
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.series)
+        return self.draws
 
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed((self.seed * 100_003 + self.epoch) % 2**63)
-        yield from torch.multinomial(self.weights, len(self.series), replacement=True, generator=generator).tolist()
+        which = torch.randint(len(self.counts), (self.draws,), generator=generator)
+        offset = (torch.rand(self.draws, generator=generator, dtype=torch.float64) * self.counts[which]).long()
+        yield from (self.first[which] + torch.minimum(offset, self.counts[which] - 1)).tolist()

@@ -32,6 +32,19 @@ class SeriesSpec:
     n_targets: int
     num_classes: Optional[int] = None
     target_index: tuple[int, ...] = ()
+    n_future: int = 0  # covariates known over the horizon, (B, horizon, n_future) beside x
+    static_cardinalities: tuple[int, ...] = ()  # per static covariate: embedding rows, or 0 for a number
+    n_series: int = 0  # series of a panel (a learned embedding each with --series_embedding)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "SeriesSpec":
+        """A spec from stored hyperparameters (tuples come back as lists)."""
+        return cls(**{**values, "target_index": tuple(values.get("target_index", ())),
+                      "static_cardinalities": tuple(values.get("static_cardinalities", ()))})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "target_index": list(self.target_index),
+                "static_cardinalities": list(self.static_cardinalities)}
 
     @property
     def is_classification(self) -> bool:

@@ -4,6 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
+
 from utils.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -46,3 +49,34 @@ def split_borders(rows: int, config: "Config", series: str | None = None) -> Spl
         val_end = rows - int(rows * test_ratio)
         test_end = rows
     return SplitBorders(train=(0, train_end), val=(train_end, val_end), test=(val_end, test_end))
+
+
+def date_borders(dates: pd.Series, config: "Config", series: str | None = None) -> SplitBorders:
+    """``--val_start/--test_start``: targets stamped at or after ``val_start`` are validation, at or after
+    ``test_start`` test (``dates`` sorted); every series of a panel is cut at the same time. A bad date, or a
+    split left empty, is one line naming the flag (and the series)."""
+    where = f"{config.data_path}: series '{series}'" if series is not None else str(config.data_path)
+    cuts = []
+    for flag in ("val_start", "test_start"):
+        text = getattr(config, flag)
+        try:
+            cut = pd.Timestamp(text)
+        except (ValueError, TypeError):
+            raise UserInputError(f"--{flag} {text!r} is not a date/time") from None
+        zone = getattr(dates.dt, "tz", None)
+        if cut.tzinfo is None and zone is not None:
+            cut = cut.tz_localize(zone)
+        elif cut.tzinfo is not None and zone is None:
+            cut = cut.tz_convert(None)
+        cuts.append(cut)
+    if cuts[0] >= cuts[1]:
+        raise UserInputError(f"--val_start {config.val_start} must come before --test_start {config.test_start}")
+    stamps = dates.to_numpy()
+    val_row, test_row = (int(np.searchsorted(stamps, cut.to_datetime64(), side="left")) for cut in cuts)
+    rows = len(stamps)
+    for name, (start, end) in (("train", (0, val_row)), ("validation", (val_row, test_row)),
+                               ("test", (test_row, rows))):
+        if start >= end:
+            raise UserInputError(f"{where}: --val_start {config.val_start} --test_start {config.test_start} leave "
+                                 f"no {name} rows (the dates run {dates.iloc[0]} to {dates.iloc[-1]})")
+    return SplitBorders(train=(0, val_row), val=(val_row, test_row), test=(test_row, rows))

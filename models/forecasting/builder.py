@@ -2,10 +2,11 @@
 
 Reading :func:`build_forecaster` top to bottom gives the composition, outermost first::
 
-    DistributionHead( ChannelIndependent( RevIN( LinearSkip( SegmentInput( core ) ) ) ) )
+    CovariateDecoder | DistributionHead( ChannelIndependent( RevIN( LinearSkip( SegmentInput( core ) ) ) ) )
 
-Each layer is a flag (``--loss quantile|gaussian``, ``--channel_independent``, ``--revin``, ``--linear_skip``,
-``--segment_len``); the baselines (``models/baselines.py``) take only the distribution head, channel
+Each layer is a flag (covariates: ``--future_columns``, ``--static_columns``, ``--series_embedding``,
+``--time_features`` on a panel; ``--loss quantile|gaussian``, ``--channel_independent``, ``--revin``,
+``--linear_skip``, ``--segment_len``); the baselines (``models/baselines.py``) take only the distribution head, channel
 independence and, if trained, normalisation. Every layer and the core see a :class:`SeriesSpec` describing
 exactly the tensor they receive, and what a core needs to know beyond that (how many channels a batch interleaves) is passed to its builder as an argument.
 Flag combinations are validated once, in ``Config.validate``.
@@ -20,6 +21,7 @@ from torch import nn
 from config import BASELINES, PARAMETER_FREE
 from models import model_builder
 from models.forecasting.channel_independence import ChannelIndependent, univariate_spec
+from models.forecasting.covariates import CovariateDecoder
 from models.probabilistic.heads import DistributionHead
 from models.forecasting.linear_skip import LinearSkip
 from models.forecasting.revin import RevIN
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
 
 
 def build_forecaster(config: "Config", spec: SeriesSpec) -> nn.Module:
-    """``forward(x (B, T, F)) -> (prediction, attention)`` for the data described by ``spec``."""
+    """``forward(x (B, T, F)) -> (prediction, attention)`` for the data described by ``spec``; with covariates
+    ``forward(x, future, statics, series)`` (:class:`CovariateDecoder`)."""
     forecasting = not spec.is_classification
     channel_independent = forecasting and config.channel_independent and spec.n_targets > 1
     series = univariate_spec(spec) if channel_independent else spec  # what every layer below sees
@@ -53,6 +56,8 @@ def build_forecaster(config: "Config", spec: SeriesSpec) -> nn.Module:
         model = ChannelIndependent(model, spec)
     if forecasting and config.loss in DISTRIBUTION_LOSSES:
         model = DistributionHead(model, spec, config.loss, config.quantile_levels())
+    if forecasting and config.covariate_decoder():  # Config refuses it with a DistributionHead
+        model = CovariateDecoder(model, spec, config.series_embedding, config.hidden_size)
     return model
 
 

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from config import Config
 from models.forecasting.builder import build_forecaster
+from models.forecasting.covariates import CovariateDecoder
 from data.series_meta import SeriesSpec
 from models.tasks.m4_metrics import PerSeriesMean, pooled, smape_terms
 from models.tasks.metrics import classification_metrics, regression_metrics
@@ -41,7 +42,7 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.config = Config.from_dict(config)
-        self.spec = SeriesSpec(**{**spec, "target_index": tuple(spec["target_index"])})
+        self.spec = SeriesSpec.from_dict(spec)
         self.model = build_forecaster(self.config, self.spec)
         self.register_buffer("target_mean", torch.tensor(target_mean, dtype=torch.float32))
         self.register_buffer("target_std", torch.tensor(target_std, dtype=torch.float32))
@@ -63,6 +64,7 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             self.val_metrics_orig = regression_metrics("val/orig_", self.spec.n_targets)
             self.test_metrics_orig = regression_metrics("test/orig_", self.spec.n_targets)
         self.distributional = hasattr(self.model, "distribution")  # --loss quantile | gaussian
+        self.reads_covariates = isinstance(self.model, CovariateDecoder)
         if self.distributional:
             levels = self.config.quantile_levels()
             self.val_metrics_prob = probabilistic_metrics("val/", levels)
@@ -76,15 +78,24 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
     def from_datamodule(cls, config: Config, datamodule: Any) -> "ForecastingTask":
         spec = datamodule.spec
         return cls(config=config.to_dict(),
-                   spec={**spec.__dict__, "target_index": list(spec.target_index)},
+                   spec=spec.to_dict(),
                    target_mean=[float(v) for v in datamodule.target_mean],
                    target_std=[float(v) for v in datamodule.target_std],
                    target_names=list(datamodule.target_names),
                    series=datamodule.meta.to_dict() if getattr(datamodule, "meta", None) else None,
-                   panel=datamodule.panel.to_dict() if config.series_id else None)
+                   panel=datamodule.panel.to_dict() if getattr(datamodule, "panel", None) else None)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Optional[Tensor]]:
+    def forward(self, x: Tensor, *covariates: Tensor) -> tuple[Tensor, Optional[Tensor]]:
+        """``covariates``: a panel batch's ``(series, future, statics)``, read when the model has a
+        :class:`~models.forecasting.covariates.CovariateDecoder`."""
+        if self.reads_covariates:
+            series, future, statics = covariates
+            return self.model(x, future, statics, series)
         return self.model(x)
+
+    def predict_batch(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, Optional[Tensor]]:
+        """The forecast of a loader's batch, whatever it carries beside the inputs, on this module's device."""
+        return self(*(part.to(self.device) for part in (batch[0], *batch[2:])))
 
     def _loss(self, prediction: Tensor, y: Tensor) -> Tensor:
         if self.spec.is_classification:
@@ -109,7 +120,7 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
         if self.distributional:
             loss = self._distribution_loss(self.model.distribution(x)[0], y)
         else:
-            prediction, _ = self(x)
+            prediction, _ = self(x, *batch[2:])
             loss = self._loss(prediction, y)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite training loss at epoch {self.current_epoch}, "
@@ -126,7 +137,7 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             loss = self._distribution_loss(parameters, y)
             self._update_probabilistic(parameters, y, stage)
         else:
-            prediction, _ = self(x)
+            prediction, _ = self(x, *batch[2:])
             prediction = prediction.float()
             loss = self._loss(prediction, y)
         self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=stage == "val", batch_size=len(x), sync_dist=True)

@@ -60,7 +60,7 @@ def test_last_horizon_holds_out_each_series_last_horizon_and_the_one_before(tmp_
         tmp_path / "p.csv", index=False)
     module = panel_module(tmp_path / "p.csv", "--split", "last_horizon")
     assert len(module.datasets["test"]) == 2 and len(module.datasets["val"]) == 2
-    x, y, series = module.datasets["test"].__getitems__([0, 1])
+    x, y, series, future, statics = module.datasets["test"].__getitems__([0, 1])
     raw = pd.read_csv(tmp_path / "p.csv")
     for row, name in zip(series.tolist(), ["a", "b"]):
         values = raw[raw.id == name].y.to_numpy()

@@ -28,9 +28,9 @@ def predict_split(task: Any, loader: Any) -> tuple[np.ndarray, np.ndarray, np.nd
     """Inputs, targets, predictions (model units) and attention over a loader, in order."""
     task.eval()
     xs, ys, preds, attns = [], [], [], []
-    for batch in loader:  # a panel batch also holds each window's series index
+    for batch in loader:  # a panel batch also holds each window's series and covariates
         x, y = batch[0], batch[1]
-        prediction, attention = task(x.to(task.device))
+        prediction, attention = task.predict_batch(batch)
         xs.append(x.numpy())
         ys.append(y.numpy())
         preds.append(prediction.float().cpu().numpy())
