@@ -36,16 +36,25 @@ class PanelScale:
     """Per kept series (in file order): its id, each target's training mean and standard deviation, and the M4
     MASE denominator (mean absolute ``season``-step difference of its targets before the test split, original
     units, as M4 defines it; NaN where that is zero or undefined). ``statics``: how static columns are encoded
-    (a :class:`~data.covariates.StaticEncoding` as a dict), None without ``--static_columns``."""
+    (a :class:`~data.covariates.StaticEncoding` as a dict), None without ``--static_columns``. ``columns`` and
+    ``numeric_mean``/``numeric_std`` (series, numeric columns) are what ``predict`` needs to rebuild the inputs:
+    the scaled columns in order (inputs, then future-only covariates), the inputs, targets, future covariates,
+    the date column and the file's frequency."""
     ids: list[str]
     target_mean: np.ndarray  # (series, targets)
     target_std: np.ndarray
     mase_scale: np.ndarray
     statics: Optional[dict[str, Any]] = None
+    numeric_mean: Optional[np.ndarray] = None  # (series, numeric columns)
+    numeric_std: Optional[np.ndarray] = None
+    columns: Optional[dict[str, Any]] = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"ids": self.ids, "target_mean": self.target_mean.tolist(), "target_std": self.target_std.tolist(),
-                "mase_scale": self.mase_scale.tolist(), "statics": self.statics}
+                "mase_scale": self.mase_scale.tolist(), "statics": self.statics,
+                "numeric_mean": None if self.numeric_mean is None else self.numeric_mean.tolist(),
+                "numeric_std": None if self.numeric_std is None else self.numeric_std.tolist(),
+                "columns": self.columns}
 
 
 class PanelWindowDataset(Dataset):
@@ -119,7 +128,7 @@ class PanelDataModule(NumericDataModule):
         inputs, targets, future = [], [], []
         starts: dict[str, list[np.ndarray]] = {split: [] for split in SPLITS}
         owners: dict[str, list[np.ndarray]] = {split: [] for split in SPLITS}
-        kept, means, stds, mase = [], [], [], []
+        kept, means, stds, mase, numeric_means, numeric_stds = [], [], [], [], [], []
         offset, skipped = 0, 0
         season = cfg.mase_season
         target_pos = [numeric_columns.index(c) for c in target_columns]
@@ -169,6 +178,8 @@ class PanelDataModule(NumericDataModule):
             kept.append(str(series_id))
             means.append(mean[target_pos])
             stds.append(std[target_pos])
+            numeric_means.append(mean)
+            numeric_stds.append(std)
             history = part.iloc[:borders.test[0]][target_columns].to_numpy()  # M4: the whole in-sample part
             diffs = (np.abs(history[season:] - history[:-season]).mean(axis=0) if len(history) > season
                      else np.full(len(target_columns), np.nan))
@@ -191,8 +202,12 @@ class PanelDataModule(NumericDataModule):
             self.datasets[split] = PanelWindowDataset(
                 *tensors, static_table, torch.as_tensor(np.concatenate(starts[split]), dtype=torch.long),
                 torch.as_tensor(np.concatenate(owners[split]), dtype=torch.long), cfg.seq_len, cfg.horizon)
+        known = sorted(f for f in frequencies if f is not None)
+        layout = {"numeric": numeric_columns, "inputs": input_columns, "targets": target_columns,
+                  "future": future_columns, "date": date_column, "frequency": known[0] if known else None}
         self.panel = PanelScale(kept, np.array(means), np.array(stds), np.array(mase),
-                                encoding.to_dict() if encoding is not None else None)
+                                encoding.to_dict() if encoding is not None else None,
+                                np.array(numeric_means), np.array(numeric_stds), layout)
         self.columns, self.target_names = input_columns, target_columns
         self.target_mean, self.target_std = np.zeros(len(target_columns)), np.ones(len(target_columns))
         self.spec = SeriesSpec(n_features=tensors[0].shape[1], seq_len=cfg.seq_len, horizon=cfg.horizon,
