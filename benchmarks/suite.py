@@ -42,7 +42,8 @@ sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
 BASELINES = ["linear", "naive"]
 FIELDS = ["dataset", "setting", "horizon", "model", "variant", "seed", "flags", "val_mse", "val_mae", "test_mse",
-          "test_mae", "epochs", "fit_seconds", "run_dir"]
+          "test_mae", "epochs", "fit_seconds", "run_dir", "val_mase", "test_smape", "test_mase"]
+PANEL_SCORES = {"val_mase": "val/mase", "test_smape": "test/smape", "test_mase": "test/mase"}  # blank off panels
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,15 @@ class Dataset:
     seq_len: int
     horizons: tuple[int, ...]
     target: str = "OT"
+    series_id: str | None = None  # a long panel file: one global model over its series (--series_id)
 
 
 DATASETS = {
     "etth1": Dataset(SHARED / "ett" / "ETTh1.csv", "ett_h", 96, (96, 192, 336, 720)),
     "exchange": Dataset(SHARED / "exchange_rate" / "exchange_rate.csv", "ratios", 96, (96, 192, 336, 720)),
     "ili": Dataset(SHARED / "illness" / "national_illness.csv", "ratios", 36, (24, 36, 48, 60)),
+    # written from ../shared/data/m4 by benchmarks/m4_long.py on first use; docs/results-m4.md's protocol
+    "m4_weekly": Dataset(ROOT / "data" / "m4_weekly_long.csv", "last_horizon", 52, (13,), "y", "unique_id"),
 }
 
 
@@ -112,7 +116,8 @@ def command(cell: Cell, dataset: Dataset, out_dir: Path, logger: str) -> list[st
     return [sys.executable, str(ROOT / "main.py"), "--model", cell.model, "--data_path", str(dataset.path),
             "--features", cell.setting, "--target", dataset.target, "--seq_len", str(dataset.seq_len),
             "--horizon", str(cell.horizon), "--split", dataset.split, "--seed", str(cell.seed), "--logger", logger,
-            "--output_dir", str(out_dir / cell.run_name()), *cell.flags.split()]
+            "--output_dir", str(out_dir / cell.run_name()),
+            *(["--series_id", dataset.series_id] if dataset.series_id else []), *cell.flags.split()]
 
 
 def train(cell: Cell, dataset: Dataset, out_dir: Path, logger: str,
@@ -137,7 +142,8 @@ def run_cell(cell: Cell, dataset: Dataset, out_dir: Path, logger: str, group: st
             "test_mse": f"{metrics['test/mse']:.6g}", "test_mae": f"{metrics['test/mae']:.6g}",
             "epochs": str(metrics["epochs_trained"]),
             "fit_seconds": f"{timing.get('fit_seconds', time.perf_counter() - started):.1f}",
-            "run_dir": str(run_dir)}
+            "run_dir": str(run_dir),
+            **{field: f"{metrics[key]:.6g}" if key in metrics else "" for field, key in PANEL_SCORES.items()}}
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -409,13 +415,19 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown --datasets {', '.join(sorted(unknown))}")
     datasets = {name: DATASETS[name] for name in names}
+    if "m4_weekly" in datasets and not datasets["m4_weekly"].path.is_file():
+        import m4_long
+
+        if m4_long.main(["--frequency", "Weekly", "--output", str(datasets["m4_weekly"].path)]) != 0:
+            sys.exit(2)
     missing = [str(d.path) for d in datasets.values() if not d.path.is_file()]
     if missing:
         sys.exit(f"not found: {', '.join(missing)} (the shared datasets live beside the project root)")
     epochs = min(args.epochs, 6) if args.quick else args.epochs
     horizons = [int(h) for h in args.horizons.split(",")] if args.horizons else None
     if args.quick:
-        datasets = {name: Dataset(d.path, d.split, d.seq_len, d.horizons[:1], d.target) for name, d in datasets.items()}
+        datasets = {name: Dataset(d.path, d.split, d.seq_len, d.horizons[:1], d.target, d.series_id)
+                    for name, d in datasets.items()}
     models = args.models.split(",")
     cells = plan(datasets, ["S"] if args.quick else args.settings.split(","), horizons, models,
                  parse_variants(args.variants), [int(s) for s in args.seeds.split(",")],

@@ -95,3 +95,16 @@ def test_variants_are_ranked_over_every_cell_against_linear_on_validation() -> N
     rows = [{**r, "val_mse": "0.8"} if (r["variant"], r["seed"]) == ("steady", "2") else r for r in rows]
     line = next(x for x in suite.across_cells(rows) if "| steady |" in x)
     assert "| -13.5% ± 3.9% | 3 / 3 | yes |" in line
+
+
+def test_a_panel_dataset_runs_one_global_model_and_records_m4_scores(tmp_path: Path) -> None:
+    from data.make_promo_panel import make_panel
+
+    make_panel(shops=3, rows=120).drop(columns="region").to_csv(tmp_path / "shops.csv", index=False)
+    data = {"shops": suite.Dataset(tmp_path / "shops.csv", "last_horizon", 24, (6,), "sales", "shop")}
+    cells = suite.plan(data, ["S"], None, [], {"default": ""}, [1], "--epochs 1")
+    assert "--series_id" in suite.command(cells[0], data["shops"], tmp_path, "none")
+    rows = suite.run_suite(cells, data, tmp_path / "results.csv", tmp_path / "runs")
+    assert sorted(r["model"] for r in rows) == ["linear", "naive"]
+    assert all(float(r["test_smape"]) > 0 and float(r["val_mase"]) > 0 for r in rows)
+    assert suite.DATASETS["m4_weekly"].series_id == "unique_id"

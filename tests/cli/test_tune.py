@@ -73,3 +73,23 @@ def test_a_killed_tune_process_is_continued_by_the_next(study_files: SimpleNames
     assert "marked trial(s) 0 failed: their tune process is gone" in capsys.readouterr().err
     assert [t.state for t in load(study_files).trials] == [TrialState.FAIL, TrialState.COMPLETE]
     assert (study_files.runs / "trial-0000" / "INCOMPLETE").is_file()
+
+
+def test_a_study_over_a_panel_with_covariates_scores_each_trial_on_validation(tmp_path: Path) -> None:
+    from data.make_promo_panel import make_panel
+
+    make_panel(shops=3, rows=120).to_csv(tmp_path / "shops.csv", index=False)
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"gru": SPACE["lstm_attention"]}))
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    rc = main.main(["tune", "--trials", "2", "--study", "panel", "--storage", storage, "--space", str(space),
+                    "--tune_dir", str(tmp_path / "runs"), "--model", "gru", "--data_path", str(tmp_path / "shops.csv"),
+                    "--series_id", "shop", "--static_columns", "region", "--future_columns", "promo",
+                    "--split", "last_horizon", "--seq_len", "24", "--horizon", "6", "--epochs", "1",
+                    "--accelerator", "cpu", "--logger", "none"])
+    assert rc == 0
+    study = optuna.load_study(study_name="panel", storage=storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    for trial in study.trials:
+        metrics = yaml.safe_load((tmp_path / "runs" / f"trial-{trial.number:04d}" / "metrics.json").read_text())
+        assert trial.value == pytest.approx(metrics["val/loss"]) and "val/smape" in metrics

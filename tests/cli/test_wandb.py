@@ -4,6 +4,7 @@ without credentials finishes quickly with the sync hint."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -85,3 +86,18 @@ def test_wandb_offline_run_finishes_quickly_and_prints_the_sync_hint(tmp_path: P
     runs = list((tmp_path / "wb" / "wandb").glob("*run-*"))
     assert runs and all(r.name.startswith("offline-run-") for r in runs)
     assert wandb_seconds - csv_seconds < 30, (wandb_seconds, csv_seconds)
+
+
+@pytest.mark.slow
+def test_a_panel_run_logs_its_per_series_scores_as_a_wandb_table(tmp_path: Path) -> None:
+    from data.make_promo_panel import make_panel
+
+    make_panel(shops=3, rows=120).drop(columns="region").to_csv(tmp_path / "shops.csv", index=False)
+    result = run_offline(tmp_path, "--model", "naive", "--data_path", str(tmp_path / "shops.csv"), "--series_id",
+                         "shop", "--split", "last_horizon", "--seq_len", "24", "--horizon", "6", "--logger", "wandb",
+                         "--output_dir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    [part] = offline_parts(tmp_path / "run")
+    [table] = part.glob("files/media/table/tables/per_series_*.table.json")
+    logged = json.loads(table.read_text())
+    assert len(logged["data"]) == 3 and "smape" in logged["columns"]

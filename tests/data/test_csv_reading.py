@@ -338,3 +338,25 @@ def test_a_file_in_another_dialect_loads_the_same_numbers(table: list[list[str]]
     else:
         event("both loaded")
         assert np.array_equal(outcomes[0], outcomes[1])
+
+
+def test_a_parquet_file_gives_the_windows_of_the_same_table_as_csv(tmp_path):
+    frame = pd.read_csv(write_tiny_series(tmp_path / "tiny.csv"))
+    frame.assign(date=pd.to_datetime(frame.date)).to_parquet(tmp_path / "tiny.parquet", engine="pyarrow")
+    modules = []
+    for name in ("tiny.csv", "tiny.parquet"):
+        module = LongSeriesDataModule(parse_config(["--data_path", str(tmp_path / name), "--seq_len", "12",
+                                                    "--horizon", "3", "--target", "y"]))
+        module.load()
+        modules.append(module)
+    for split in ("train", "val", "test"):
+        csv_set, parquet_set = (m.datasets[split] for m in modules)
+        assert len(csv_set) == len(parquet_set)
+        for index in (0, len(csv_set) - 1):
+            assert all(torch.equal(a, b) for a, b in zip(csv_set[index], parquet_set[index]))
+
+
+def test_a_damaged_parquet_file_is_one_line(capsys, tmp_path):
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 this is not parquet")
+    line = refused(capsys, tmp_path, "--data_path", str(tmp_path / "bad.parquet"), "--logger", "none")
+    assert "bad.parquet: not a readable Parquet file" in line

@@ -34,3 +34,31 @@ def test_ratio_split_cuts_like_the_autoformer_benchmark_code(rows: int, train: i
 
     borders = split_borders(rows, Config())
     assert borders.train == (0, train) and borders.val == (train, train + val) and borders.test == (rows - test, rows)
+
+
+def _dated(path: Path, rows: int = 100) -> Path:
+    pd.DataFrame({"date": pd.date_range("2024-01-01", periods=rows, freq="D"),
+                  "y": range(rows)}).to_csv(path, index=False)
+    return path
+
+
+def test_date_cut_offs_put_the_first_stamp_at_or_after_each_date_in_its_split(tmp_path: Path) -> None:
+    """2024-03-01 is row 60 of a daily file from 2024-01-01, 2024-03-21 row 80."""
+    module = _module(_dated(tmp_path / "d.csv"), "--seq_len", "5", "--horizon", "2", "--val_start", "2024-03-01",
+                     "--test_start", "2024-03-21 00:00")
+    assert module.borders.train == (0, 60) and module.borders.val == (60, 80) and module.borders.test == (80, 100)
+    assert module.scaler.mean_[0] == pytest.approx(sum(range(60)) / 60)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--val_start", "soon", "--test_start", "2024-03-21"], "--val_start 'soon' is not a date/time"),
+    (["--val_start", "2024-03-21", "--test_start", "2024-03-01"], "must come before --test_start"),
+    (["--val_start", "2024-03-01", "--test_start", "2025-01-01"], "leave no test rows"),
+    (["--val_start", "2024-03-01"], "--val_start and --test_start"),
+])
+def test_bad_date_cut_offs_are_one_line(capsys, tmp_path: Path, flags: list[str], message: str) -> None:
+    from tests.conftest import refused
+
+    line = refused(capsys, tmp_path, "--data_path", str(_dated(tmp_path / "d.csv")), "--seq_len", "5",
+                   "--horizon", "2", "--logger", "none", *flags)
+    assert message in line

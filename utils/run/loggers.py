@@ -75,6 +75,18 @@ def log_images(logger: Optional[Logger], images: dict[str, Path]) -> None:
             logger.log_image(key=f"plots/{name}", images=[str(path)])
 
 
+def log_tables(logger: Optional[Logger], tables: dict[str, Path]) -> None:
+    """CSV tables of the run directory (a panel's ``per_series.csv``) go to W&B as ``wandb.Table``s, so series
+    can be sorted and filtered in the run page; other loggers keep the files."""
+    if logger is None or type(logger).__name__ != "WandbLogger":
+        return
+    import pandas as pd
+
+    for name, path in tables.items():
+        if path.is_file():
+            logger.log_table(key=f"tables/{name}", dataframe=pd.read_csv(path))
+
+
 def log_model_artifact(logger: Logger, path: Path, name: str, aliases: list[str]) -> None:
     """Upload a file (or a directory) as a W&B ``model`` artifact of the logger's run; an offline run keeps it
     for ``wandb sync``."""

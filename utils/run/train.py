@@ -31,7 +31,7 @@ def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: boo
     from models.tasks import build_task
     from utils.run.artifacts import write_artifacts
     from utils.run.checkpoints import resume_checkpoint
-    from utils.run.loggers import build_logger, finish_logger, log_images
+    from utils.run.loggers import build_logger, finish_logger, log_images, log_tables
     from utils.report import metrics_table
     from utils.run.run_dir import finish_run, resolve_run_dir, start_run, write_timing
     from utils.run.trainer import build_trainer
@@ -80,6 +80,7 @@ def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: boo
         return metrics
     images = write_artifacts(task, datamodule, run_dir) if evaluate_test else {}
     log_images(logger, images)
+    log_tables(logger, {"per_series": run_dir / "per_series.csv"})
     write_timing(run_dir, {"fit_seconds": round(fit_seconds, 2)})
     finish_run(run_dir, metrics)
     print(f"\n{metrics_table(metrics)}\n")
