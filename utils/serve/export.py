@@ -2,9 +2,10 @@
 
 The graph is the whole forecaster (core and wrappers) from scaled input windows to scaled forecasts with a dynamic
 batch size; the file carries the :class:`~data.series_meta.SeriesMeta` and the config, so ``predict --model_file``
-needs nothing else. Both exporters trace the model once; the hand-written recurrences switch to their traceable
-twin while they do (:meth:`models.recurrent.base.RecurrentBase._exporting`). Every export is checked against
-PyTorch on a fresh batch of another size before it is reported.
+needs nothing else (a panel model's file carries its :class:`~utils.serve.panel_forecast.PanelMeta` instead, and one
+that reads covariates takes ``x, series, future, statics``). Both exporters trace the model once; the hand-written
+recurrences switch to their traceable twin while they do (:meth:`models.recurrent.base.RecurrentBase._exporting`).
+Every export is checked against PyTorch on a fresh batch of another size before it is reported.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from data.series_meta import SeriesMeta
 from utils.errors import UserInputError
 from utils.serve.onnx_session import onnx_session
 from utils.serve.model_metadata import FORECASTER, METADATA_KEY, TORCHSCRIPT_FILE, metadata_json
+from utils.serve.panel_forecast import PANEL_INPUTS, PanelMeta
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 17
@@ -37,6 +39,31 @@ class ForecastGraph(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)[0]
+
+
+class PanelForecastGraph(nn.Module):
+    """A panel forecaster that reads covariates: ``(x, series, future, statics) -> forecast``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor, series: Tensor, future: Tensor, statics: Tensor) -> Tensor:
+        return self.model(x, future, statics, series)[0]
+
+
+def example_panel_inputs(meta: PanelMeta, batch: int, seed: int = 0) -> tuple[Tensor, ...]:
+    """``(x, series, future, statics)`` like a panel's: standard-normal scaled values, series indices including the
+    unknown one, static codes within each column's categories (standard-normal numbers for a numeric column)."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, meta.seq_len, meta.n_features, generator=generator)
+    series = torch.randint(0, meta.n_series + 1, (batch,), generator=generator)
+    future = torch.randn(batch, meta.horizon, meta.n_future, generator=generator)
+    statics = torch.randn(batch, meta.n_statics, generator=generator)
+    for column, categories in enumerate((meta.statics or {}).get("categories", [])):
+        if categories is not None:
+            statics[:, column] = torch.randint(0, len(categories) + 1, (batch,), generator=generator).float()
+    return x, series, future, statics
 
 
 def example_windows(meta: SeriesMeta, batch: int, seed: int = 0) -> Tensor:
@@ -57,25 +84,36 @@ def quiet_tracing() -> Iterator[None]:
         yield
 
 
-def export_forecaster(task: Any, meta: SeriesMeta, fmt: str, output: Path) -> float:
-    """Write ``output``; return the largest |exported - PyTorch| on a check batch of 3 windows."""
+def export_forecaster(task: Any, meta: SeriesMeta | PanelMeta, fmt: str, output: Path) -> float:
+    """Write ``output``; return the largest |exported - PyTorch| on a check batch of 3 windows.
+
+    A panel model that reads covariates is exported with the inputs ``x, series, future, statics`` (the names in
+    the metadata's ``inputs``), any other with ``x`` alone; a panel's file carries its :class:`PanelMeta`."""
     if fmt not in FORMATS:
         raise UserInputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    graph = ForecastGraph(task.model.cpu().float()).eval()
-    record = metadata_json(FORECASTER, task.config.to_dict(), series=meta.to_dict(), input=INPUT, output=OUTPUT)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    example = example_windows(meta, 2)
-    check = example_windows(meta, 3, seed=1)
-    if fmt == "onnx":
-        export_onnx(graph, (example,), output, [INPUT], [OUTPUT], {INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
-                    record)
-        got = onnx_runner(output)({INPUT: check.numpy()})[0]
+    model = task.model.cpu().float()
+    if isinstance(meta, PanelMeta):
+        names = list(PANEL_INPUTS) if meta.reads_covariates else [INPUT]
+        graph = (PanelForecastGraph(model) if meta.reads_covariates else ForecastGraph(model)).eval()
+        example = example_panel_inputs(meta, 2)[:len(names)]
+        check = example_panel_inputs(meta, 3, seed=1)[:len(names)]
+        record = metadata_json(FORECASTER, task.config.to_dict(), panel=meta.to_dict(), inputs=names, output=OUTPUT)
     else:
-        export_torchscript(graph, (example,), output, record)
+        names = [INPUT]
+        graph = ForecastGraph(model).eval()
+        example, check = (example_windows(meta, 2),), (example_windows(meta, 3, seed=1),)
+        record = metadata_json(FORECASTER, task.config.to_dict(), series=meta.to_dict(), input=INPUT, output=OUTPUT)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "onnx":
+        axes = {name: {0: "batch"} for name in [*names, OUTPUT]}
+        export_onnx(graph, example, output, names, [OUTPUT], axes, record)
+        got = onnx_runner(output)({name: part.numpy() for name, part in zip(names, check)})[0]
+    else:
+        export_torchscript(graph, example, output, record)
         with torch.inference_mode():
-            got = torch.jit.load(str(output), map_location="cpu")(check).numpy()
+            got = torch.jit.load(str(output), map_location="cpu")(*check).numpy()
     with torch.inference_mode():
-        expected = graph(check).numpy()
+        expected = graph(*check).numpy()
     difference = float(np.max(np.abs(got - expected)))
     if not difference <= TOLERANCE:
         output.unlink(missing_ok=True)

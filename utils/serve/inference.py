@@ -3,38 +3,50 @@ only: torch is never imported on that path) or a TorchScript file. Each gives th
 :mod:`utils.serve.forecast_io` does the rest identically."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
 from data.series_meta import SeriesMeta
 from utils.errors import UserInputError
-from utils.serve.forecast_io import RunIntervals, RunModel
+from utils.serve.forecast_io import RunIntervals
 from utils.serve.onnx_session import onnx_session
 from utils.serve.model_metadata import FORECASTER, TORCHSCRIPT_FILE, METADATA_KEY, parse_metadata
+from utils.serve.panel_forecast import PanelMeta
 
 ONNX_SUFFIXES = {".onnx"}
 
 
 @dataclass(frozen=True)
 class Forecaster:
-    meta: SeriesMeta
-    run: RunModel  # scaled (B, seq_len, features) float32 -> scaled (B, horizon, targets)
+    """``meta`` says which: a long series (:class:`SeriesMeta`; ``run(x)``) or a panel (:class:`PanelMeta`;
+    ``run(x, series, future, statics)``, see :data:`utils.serve.panel_forecast.RunPanel`)."""
+    meta: Union[SeriesMeta, PanelMeta]
+    run: Callable[..., np.ndarray]  # scaled (B, seq_len, features) float32 [, covariates] -> scaled (B, horizon, T)
     run_intervals: Optional[RunIntervals] = None  # checkpoints of --loss quantile|gaussian or --conformal runs
 
 
-def forecast_meta(task: Any, path: Any) -> SeriesMeta:
-    """The forecasting record of a loaded ``ForecastingTask``; other checkpoints are refused in one line."""
+def forecast_meta(task: Any, path: Any) -> Union[SeriesMeta, PanelMeta]:
+    """The forecasting record of a loaded ``ForecastingTask`` (a panel's for ``--series_id`` runs and one-series
+    ``--future_columns`` runs); other checkpoints are refused in one line."""
     config = task.config
     if config.task != "regression":
         raise UserInputError(f"{path}: a checkpoint of --task {config.task}; predict and export forecast with "
                              "--task regression models")
     series = task.hparams.get("series")
-    if config.series_id is not None:
-        raise UserInputError(f"{path}: a checkpoint of a --series_id panel; predict and export of panel models "
-                             "are not implemented yet")
+    panel = task.hparams.get("panel")
+    if panel is not None or config.series_id is not None:
+        if panel is None or panel.get("columns") is None or panel.get("numeric_mean") is None:
+            raise UserInputError(f"{path}: a panel checkpoint written before checkpoints carried the panel's column "
+                                 "layout and per-series scalers; train the model again to forecast with it")
+        meta = PanelMeta.from_panel(panel, config.to_dict(), task.reads_covariates)
+        if meta.n_features != task.spec.n_features:
+            raise UserInputError(f"{path}: the panel record describes {meta.n_features} input features, the model "
+                                 f"reads {task.spec.n_features}; train the model again")
+        return meta
     if series is None:
         if config.data_format != "long":
             raise UserInputError(f"{path}: a checkpoint of --data_format {config.data_format}; predict and export "
@@ -45,13 +57,21 @@ def forecast_meta(task: Any, path: Any) -> SeriesMeta:
 
 
 def checkpoint_forecaster(path: str) -> Forecaster:
-    """A ``best.ckpt`` of a long-series run, loaded with ``weights_only=True``, run with PyTorch on the CPU."""
+    """A ``best.ckpt`` of a forecasting run, loaded with ``weights_only=True``, run with PyTorch on the CPU."""
     import torch
 
     from utils.run.checkpoints import load_task
 
     task = load_task(path, "regression")
     meta = forecast_meta(task, path)
+    if isinstance(meta, PanelMeta):
+        def run_panel(*parts: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():  # task(x, series, future, statics); a model without covariates reads x
+                return task(*(torch.from_numpy(part) for part in parts))[0].float().numpy()
+
+        if task.distributional or task.conformal_radii is not None:
+            print(f"note: {path}: a panel forecast has point forecasts only (no intervals)", file=sys.stderr)
+        return Forecaster(meta, run_panel)
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -68,16 +88,34 @@ def checkpoint_forecaster(path: str) -> Forecaster:
     return Forecaster(meta, run, run_intervals if probabilistic else None)
 
 
+def exported_meta(record: dict[str, Any]) -> Union[SeriesMeta, PanelMeta]:
+    """A panel's record, or a long series'."""
+    if record.get("panel") is not None:
+        return PanelMeta.from_dict(record["panel"])
+    return SeriesMeta.from_dict(record["series"])
+
+
 def onnx_forecaster(path: str) -> Forecaster:
     """An exported ``.onnx`` forecaster run with onnxruntime (threads: ``OMP_NUM_THREADS`` if set)."""
     session = onnx_session(path)
     record = parse_metadata(session.get_modelmeta().custom_metadata_map.get(METADATA_KEY), path, FORECASTER)
-    input_name, output_name = record["input"], record["output"]
+    output_name = record["output"]
+    meta = exported_meta(record)
+    if isinstance(meta, PanelMeta):
+        graph_inputs = {i.name for i in session.get_inputs()}  # the exporter drops inputs the graph never reads
+        names = list(record["inputs"])
+
+        def run_panel(*parts: np.ndarray) -> np.ndarray:
+            feeds = {name: part for name, part in zip(names, parts) if name in graph_inputs}
+            return session.run([output_name], feeds)[0]
+
+        return Forecaster(meta, run_panel)
+    input_name = record["input"]
 
     def run(x: np.ndarray) -> np.ndarray:
         return session.run([output_name], {input_name: x})[0]
 
-    return Forecaster(SeriesMeta.from_dict(record["series"]), run)
+    return Forecaster(meta, run)
 
 
 def torchscript_forecaster(path: str) -> Forecaster:
@@ -91,12 +129,14 @@ def torchscript_forecaster(path: str) -> Forecaster:
         raise UserInputError(f"{path}: not a readable TorchScript model ({type(exc).__name__})") from None
     text = extra[TORCHSCRIPT_FILE]
     record = parse_metadata(text.decode() if isinstance(text, bytes) else text, path, FORECASTER)
+    meta = exported_meta(record)
+    arity = len(record["inputs"]) if isinstance(meta, PanelMeta) else 1
 
-    def run(x: np.ndarray) -> np.ndarray:
+    def run(*parts: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return module(torch.from_numpy(x)).numpy()
+            return module(*(torch.from_numpy(part) for part in parts[:arity])).numpy()
 
-    return Forecaster(SeriesMeta.from_dict(record["series"]), run)
+    return Forecaster(meta, run)
 
 
 def file_forecaster(path: str) -> Forecaster:

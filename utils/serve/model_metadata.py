@@ -11,7 +11,8 @@ METADATA_KEY = "seqlab"  # ONNX metadata key; TorchScript extra file "seqlab.jso
 TORCHSCRIPT_FILE = f"{METADATA_KEY}.json"
 FORMAT_VERSION = 1
 
-FORECASTER = "forecaster"  # x (B, seq_len, features) scaled -> forecast (B, horizon, targets) scaled
+FORECASTER = "forecaster"  # x (B, seq_len, features) scaled -> forecast (B, horizon, targets) scaled; a panel's
+# record has "panel" (and "inputs": x, or x, series, future, statics) instead of "series" (and "input")
 SEQ2SEQ = "seq2seq"  # a token encoder-decoder: an encoder graph and a one-step decoder graph
 
 
