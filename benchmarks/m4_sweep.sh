@@ -5,7 +5,8 @@
 # Usage: benchmarks/m4_sweep.sh [NAME ...]   (no names: every configuration below)
 # Each run goes to $RUNS/NAME (default /tmp/m4runs); its wall time is appended to $RUNS/times.txt.
 # The choice per model is made on val/mase (tie-break val/smape) from $RUNS/NAME/metrics.json:
-#   benchmarks/m4_sweep.sh --table   prints every run's validation scores (and nothing from test)
+#   benchmarks/m4_sweep.sh --table   prints every run's validation scores (and nothing from test);
+#   --report (below) reads test, once the choice is made
 set -u
 RUNS=${RUNS:-/tmp/m4runs}
 PY=${PY:-.venv/bin/python}
@@ -30,6 +31,27 @@ if [ "${1:-}" = "--table" ]; then
     n=$(basename "$(dirname "$d")")
     python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"{sys.argv[2]:32s} val sMAPE {m['val/smape']:7.3f}  val MASE {m['val/mase']:6.3f}  epochs {m['epochs_trained']}\")" "$d" "$n"
   done
+  exit 0
+fi
+
+# benchmarks/m4_sweep.sh --report NAME ...   the chosen configurations only: mean ± std over NAME, NAME_seed*
+if [ "${1:-}" = "--report" ]; then
+  shift
+  python3 - "$RUNS" "$@" <<'PY'
+import glob, json, statistics, sys
+runs, names = sys.argv[1], sys.argv[2:]
+keys = ["val/smape", "val/mase", "test/smape", "test/mase", "test/owa", "epochs_trained"]
+print("| configuration | runs | " + " | ".join(keys) + " |")
+print("|---|---|" + "---|" * len(keys))
+for name in names:
+    found = [json.load(open(f)) for f in sorted(glob.glob(f"{runs}/{name}/metrics.json") + glob.glob(f"{runs}/{name}_seed*/metrics.json"))]
+    cells = []
+    for key in keys:
+        values = [m[key] for m in found]
+        spread = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
+        cells.append(f"{statistics.mean(values):.3f}{spread}")
+    print(f"| {name} | {len(found)} | " + " | ".join(cells) + " |")
+PY
   exit 0
 fi
 
