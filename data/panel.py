@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from data.base import SPLITS
 from data.covariates import fit_static_encoding, per_series_statics
 from data.csv_reading import (check_scaled, checked_dates, detect_date_column, handle_missing, read_csv_checked,
-                              to_numeric_checked)
+                              series_in_time_order, to_numeric_checked)
 from data.numeric import NumericDataModule
 from data.samplers import SeriesBalancedSampler
 from data.series_meta import SeriesSpec
@@ -136,13 +136,8 @@ class PanelDataModule(NumericDataModule):
             part = values.loc[rows]
             when = None
             if dates is not None:
-                when = dates.loc[rows]
-                repeated = when.index[when.duplicated()]
-                if len(repeated):
-                    raise UserInputError(f"{cfg.data_path}: series '{series_id}', line {repeated[0] + 2}: the "
-                                         f"timestamp {frame[date_column].loc[repeated[0]]!r} appears twice")
-                sorting = np.argsort(when.to_numpy(), kind="stable")
-                part, when = part.iloc[sorting], when.iloc[sorting]
+                part, when = series_in_time_order(part, dates.loc[rows], frame[date_column], cfg.data_path,
+                                                  str(series_id))
                 if len(when) >= 3:
                     frequencies.add(pd.infer_freq(pd.DatetimeIndex(when)))
             part = handle_missing(part, cfg.fillna, cfg.data_path)

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from data.covariates import StaticEncoding, per_series_statics
-from data.csv_reading import check_scaled, checked_dates, handle_missing, read_csv_checked, to_numeric_checked
+from data.csv_reading import (check_scaled, checked_dates, handle_missing, read_csv_checked, series_in_time_order,
+                              to_numeric_checked)
 from data.series_meta import infer_frequency
 from data.time_features import TIME_FEATURES, time_feature_frame
 from utils.errors import UserInputError
@@ -220,13 +221,7 @@ def read_panel(path: str, meta: PanelMeta) -> PanelWindows:
         part = values.loc[rows]
         when = None
         if dates is not None:
-            when = dates.loc[rows]
-            repeated = when.index[when.duplicated()]
-            if len(repeated):
-                raise UserInputError(f"{path}: series '{series_id}', line {_line(repeated[0])}: the timestamp "
-                                     f"{frame[date_column].loc[repeated[0]]!r} appears twice")
-            order = np.argsort(when.to_numpy(), kind="stable")
-            part, when = part.iloc[order], when.iloc[order]
+            part, when = series_in_time_order(part, dates.loc[rows], frame[date_column], path, series_id)
         observed = ~part[targets].isna().all(axis=1).to_numpy()
         if not observed.any():
             raise UserInputError(f"{path}: series '{series_id}' has no row with an observed target "
