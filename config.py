@@ -84,9 +84,14 @@ class Config:
     features: Literal["S", "M", "MS"] = _opt("MS", "S: target->target, M: all->all, MS: all->target")
     seq_len: int = _opt(96, "input window length (time steps)")
     horizon: int = _opt(24, "steps to forecast (1 = one-step regression)")
-    split: Literal["ratios", "ett_h", "ett_m", "last_horizon"] = _opt(
-        "ratios", "time split: by --train_ratio/--val_ratio, the ETT hourly/15-min 12/4/4-month borders, or "
-                  "last_horizon (each series' last --horizon steps are test, the --horizon before them validation)")
+    split: Literal["ratios", "ett_h", "ett_m", "last_horizon", "tail"] = _opt(
+        "ratios", "time split: by --train_ratio/--val_ratio, the ETT hourly/15-min 12/4/4-month borders, "
+                  "last_horizon (each series' last --horizon steps are test, the --horizon before them validation), "
+                  "or tail (the last --test_rows rows are test, the --val_rows before them validation)")
+    val_rows: Optional[int] = _opt(None, "--split tail: validation rows (targets) before the test rows")
+    test_rows: Optional[int] = _opt(None, "--split tail: test rows (targets) at the end of each series")
+    drop_last_rows: int = _opt(0, "leave out the last N rows of the series (of every series of a panel) before "
+                                  "splitting: a backtest fold that ends earlier")
     series_id: Optional[str] = _opt(
         None, "many series in one long CSV: the column naming each row's series (one global model over all)")
     mase_season: int = _opt(
@@ -154,8 +159,16 @@ class Config:
                                          "around 0.5 (q and 1-q)")
     conformal: Optional[str] = _opt(
         None, "split-conformal intervals of these nominal coverages (e.g. 0.8,0.95) calibrated on validation")
+    conformal_mode: Literal["split", "adaptive"] = _opt(
+        "split", "--conformal: split keeps the validation radii; adaptive tracks them along the test period from "
+                 "each realised error (quantile tracking, docs/probabilistic.md)")
+    conformal_lr: float = _opt(0.05, "--conformal_mode adaptive: step of each radius per forecast, as a share of "
+                                     "its validation radius")
     weight_decay: float = _opt(0.0, "AdamW weight decay")
     patience: int = _opt(5, "early-stopping patience in epochs on the validation loss (0 = off)")
+    monitor: Literal["val/loss", "val/bleu"] = _opt(
+        "val/loss", "what early stopping and best.ckpt follow: the validation loss, or (--task seq2seq) the greedy "
+                    "validation BLEU, higher being better")
     lr_patience: Optional[int] = _opt(
         None, "--lr_schedule plateau: epochs without a better validation loss before the learning rate halves "
               "(default: half of --patience, at least 1)")
@@ -183,6 +196,9 @@ class Config:
     checkpoint_every_n_steps: int = _opt(
         0, "also refresh last.ckpt every N training steps, so a crash mid-epoch loses at most N steps "
            "(0 = at the end of each epoch only)")
+    keep_last_checkpoints: int = _opt(
+        0, "also keep the checkpoints of the last N epochs as RUN/epoch-NNN.ckpt (Lightning's epoch index, from 0), "
+           "for python main.py average --last N (0 = none)")
     # --- token seq2seq ------------------------------------------------------------------------
     src_lang: Optional[str] = _opt(None, "source suffix when --data_path is a prefix (PREFIX.de)")
     tgt_lang: Optional[str] = _opt(None, "target suffix when --data_path is a prefix (PREFIX.en)")
@@ -242,7 +258,7 @@ class Config:
                 or self.train_ratio + self.val_ratio >= 1.0:
             raise UserInputError("--train_ratio and --val_ratio must be in (0, 1) and leave rows for a test split")
         for name in ["lr", "weight_decay", "patience", "lr_patience", "grad_clip", "num_workers", "min_freq",
-                     "checkpoint_every_n_steps"]:
+                     "checkpoint_every_n_steps", "keep_last_checkpoints"]:
             if getattr(self, name) < 0 or (name == "lr" and self.lr == 0):
                 raise UserInputError(f"--{name} out of range: {getattr(self, name)}")
         if self.task == "classification" and self.data_format != "rows":
@@ -256,6 +272,7 @@ class Config:
         if self.delimiter == self.decimal != "auto":
             raise UserInputError(f"--delimiter and --decimal are both {self.delimiter!r}")
         self._validate_model()
+        self._validate_split()
         self._validate_panel()
         self._validate_probabilistic()
         check_trainer_args(self.trainer)
@@ -273,6 +290,8 @@ class Config:
         if self.task == "seq2seq":
             self._validate_token_model()
             return
+        if self.monitor != "val/loss":
+            raise UserInputError(f"--monitor {self.monitor} scores translations: it needs --task seq2seq")
         if self.task == "classification" and self.model == "seq2seq":
             raise UserInputError("--model seq2seq forecasts numbers; --task classification needs another --model")
         if self.model in BASELINES and (self.task != "regression" or self.data_format != "long"):
@@ -290,6 +309,22 @@ class Config:
             raise UserInputError(f"--horizon {self.horizon} is not a multiple of --segment_len {self.segment_len} "
                                  f"(--model {self.model} {'--head pmf ' if self.head == 'pmf' else ''}decodes "
                                  "segments of that length)")
+
+    def _validate_split(self) -> None:
+        """--split tail and its row counts; --drop_last_rows."""
+        if self.drop_last_rows < 0:
+            raise UserInputError(f"--drop_last_rows must be >= 0, got {self.drop_last_rows}")
+        if self.split != "tail":
+            for flag in ("val_rows", "test_rows"):
+                if getattr(self, flag) is not None:
+                    raise UserInputError(f"--{flag} sets the size of a split: it needs --split tail")
+            return
+        if self.val_rows is None or self.test_rows is None:
+            raise UserInputError("--split tail needs --val_rows N and --test_rows N")
+        for flag in ("val_rows", "test_rows"):
+            if getattr(self, flag) < self.horizon:
+                raise UserInputError(f"--{flag} {getattr(self, flag)} holds no window: it must be >= --horizon "
+                                     f"{self.horizon}")
 
     def _validate_panel(self) -> None:
         """--series_id and the covariates and cut-offs that go with it."""
@@ -330,6 +365,9 @@ class Config:
 
     def _validate_token_model(self) -> None:
         """--task seq2seq: flags only one of the token models implements."""
+        if self.monitor == "val/bleu" and self.lr_schedule == "plateau":
+            raise UserInputError("--lr_schedule plateau halves the learning rate when the validation loss stalls; "
+                                 "with --monitor val/bleu use constant, halve, cosine or inverse_sqrt")
         if self.model == "transformer":
             if self.teacher_forcing < 1.0:
                 raise UserInputError("--teacher_forcing < 1 is not supported by --model transformer: it trains on "
@@ -347,6 +385,11 @@ class Config:
             if self.task != "regression":
                 raise UserInputError("--conformal gives forecast intervals: it needs --task regression")
             self.conformal_levels()
+        elif self.conformal_mode != "split":
+            raise UserInputError(f"--conformal_mode {self.conformal_mode} adapts conformal intervals: it needs "
+                                 "--conformal LEVELS")
+        if not 0.0 < self.conformal_lr <= 1.0:
+            raise UserInputError(f"--conformal_lr must be in (0, 1], got {self.conformal_lr}")
 
     def quantile_levels(self) -> list[float]:
         """--quantiles as sorted floats (checked: in (0, 1), symmetric around 0.5)."""

@@ -14,7 +14,7 @@ from data.csv_reading import (check_scaled, checked_dates, detect_date_column, h
                               to_numeric_checked)
 from data.base import SPLITS
 from data.numeric import NumericDataModule
-from data.splits import SplitBorders, date_borders, split_borders
+from data.splits import SplitBorders, date_borders, split_borders, without_last_rows
 from data.time_features import time_feature_frame
 from data.windows import WindowDataset, window_count
 from data.series_meta import SeriesMeta, series_meta_of
@@ -52,6 +52,10 @@ class LongSeriesDataModule(NumericDataModule):
         if dates is not None:
             dates = dates.loc[values.index].reset_index(drop=True)
         values = values.reset_index(drop=True)
+        if cfg.drop_last_rows:
+            keep = without_last_rows(len(values), cfg)
+            values = values.iloc[:keep]
+            dates = dates.iloc[:keep] if dates is not None else None
 
         if cfg.val_start is not None and dates is None:
             raise UserInputError(f"{cfg.data_path}: --val_start/--test_start need a date column")

@@ -25,7 +25,7 @@ from data.csv_reading import (check_scaled, checked_dates, detect_date_column, h
 from data.numeric import NumericDataModule
 from data.samplers import SeriesBalancedSampler
 from data.series_meta import SeriesSpec
-from data.splits import date_borders, split_borders
+from data.splits import date_borders, split_borders, without_last_rows
 from data.time_features import time_feature_frame
 from data.windows import collate_prebatched, window_count
 from utils.errors import UserInputError
@@ -145,6 +145,9 @@ class PanelDataModule(NumericDataModule):
                 when = when.loc[part.index].reset_index(drop=True)
             part = part.reset_index(drop=True)
             try:
+                if cfg.drop_last_rows:
+                    part = part.iloc[:without_last_rows(len(part), cfg, str(series_id))]
+                    when = when.iloc[:len(part)] if when is not None else None
                 borders = (date_borders(when, cfg, series=str(series_id)) if cfg.val_start is not None
                            else split_borders(len(part), cfg, series=str(series_id)))
             except UserInputError:  # too short for the split: skipped like any too-short series

@@ -29,8 +29,17 @@ def split_borders(rows: int, config: "Config", series: str | None = None) -> Spl
     """``--split ett_h|ett_m`` uses the published borders (and needs the rows for them); else the ratios, cut as
     the Autoformer benchmark code cuts them (the protocol of the exchange-rate and ILI figures): train is the first
     ``int(rows * train_ratio)`` rows, test the last ``int(rows * test_ratio)``, validation what lies between.
-    ``--split last_horizon`` (M4): the last ``horizon`` rows are test, the ``horizon`` before them validation.
+    ``--split last_horizon`` (M4): the last ``horizon`` rows are test, the ``horizon`` before them validation;
+    ``--split tail`` the same with ``--test_rows`` and ``--val_rows`` (a backtest fold's split).
     ``series`` names the panel series in an error."""
+    if config.split == "tail":
+        test, val = config.test_rows, config.val_rows
+        if rows <= test + val:
+            where = f"series '{series}'" if series is not None else "the file"
+            raise UserInputError(f"{config.data_path}: {where} has {rows} rows; --split tail needs more than "
+                                 f"--val_rows {val} + --test_rows {test}")
+        return SplitBorders(train=(0, rows - test - val), val=(rows - test - val, rows - test),
+                            test=(rows - test, rows))
     if config.split == "last_horizon":
         h = config.horizon
         if rows < 2 * h + 1:
@@ -80,3 +89,13 @@ def date_borders(dates: pd.Series, config: "Config", series: str | None = None) 
             raise UserInputError(f"{where}: --val_start {config.val_start} --test_start {config.test_start} leave "
                                  f"no {name} rows (the dates run {dates.iloc[0]} to {dates.iloc[-1]})")
     return SplitBorders(train=(0, val_row), val=(val_row, test_row), test=(test_row, rows))
+
+
+def without_last_rows(length: int, config: "Config", series: str | None = None) -> int:
+    """How many leading rows of a series of ``length`` rows to keep under ``--drop_last_rows``."""
+    keep = length - config.drop_last_rows
+    if keep < 1:
+        where = f"series '{series}'" if series is not None else "the file"
+        raise UserInputError(f"{config.data_path}: {where} has {length} rows; --drop_last_rows "
+                             f"{config.drop_last_rows} leaves none")
+    return keep

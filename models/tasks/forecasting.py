@@ -141,7 +141,8 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             prediction = prediction.float()
             loss = self._loss(prediction, y)
         self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=stage == "val", batch_size=len(x), sync_dist=True)
-        if stage == "test" and self.conformal_radii is not None:
+        if stage == "test" and self.conformal_radii is not None and self.config.conformal_mode == "split":
+            # adaptive radii move window by window in time order: utils/run/conformal.py scores them after test
             lower, upper = self.conformal_bounds(prediction)
             update_interval_metrics(self.test_metrics_conformal, self.conformal_levels, lower, upper, y)
             self.log_dict(self.test_metrics_conformal, on_step=False, on_epoch=True)

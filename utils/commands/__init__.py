@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Callable
 
+from utils.commands.backtest import backtest_command
 from utils.commands.export import export_command
 from utils.commands.predict import predict_command
 from utils.commands.translate import translate_command
 from utils.commands.tune import tune_command
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {"translate": translate_command, "predict": predict_command,
-                                                    "export": export_command, "tune": tune_command}
+                                                    "export": export_command, "tune": tune_command,
+                                                    "backtest": backtest_command}

@@ -16,11 +16,13 @@ from utils.levels import bound_columns
 from utils.plots import plot_alignment, plot_attention_profile, plot_calibration, plot_forecasts
 
 
-def write_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[str, Path]:
-    """Dispatch on the task: token seq2seq or numeric sequences."""
+def write_artifacts(task: Any, datamodule: Any, run_dir: Path, window_radii: Optional[np.ndarray] = None
+                    ) -> dict[str, Path]:
+    """Dispatch on the task: token seq2seq or numeric sequences. ``window_radii``: the adaptive conformal radii
+    each test window was forecast with (``utils.run.conformal.adapt_along_test``)."""
     if task.config.task == "seq2seq":
         return write_translation_artifacts(task, datamodule, run_dir)
-    return write_forecast_artifacts(task, datamodule, run_dir)
+    return write_forecast_artifacts(task, datamodule, run_dir, window_radii)
 
 
 @torch.no_grad()
@@ -40,7 +42,8 @@ def predict_split(task: Any, loader: Any) -> tuple[np.ndarray, np.ndarray, np.nd
             np.concatenate(attns) if attns else None)
 
 
-def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[str, Path]:
+def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path, window_radii: Optional[np.ndarray] = None
+                             ) -> dict[str, Path]:
     """``predictions.csv`` (every test window, original units, with ``lower_L`` / ``upper_L`` bounds of each
     interval), ``forecast.png`` (a fan chart when there are intervals), ``calibration.png``, ``attention.png``."""
     x, y, prediction, attention = predict_split(task, datamodule.test_dataloader())
@@ -61,7 +64,8 @@ def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path) -> dict[
         names = task.hparams.target_names
         inputs = (batch[0] for batch in datamodule.test_dataloader())
         intervals = {label: (coverage, lower * std + mean, upper * std + mean)
-                     for label, (coverage, lower, upper) in forecast_intervals(task, inputs, prediction).items()}
+                     for label, (coverage, lower, upper)
+                     in forecast_intervals(task, inputs, prediction, window_radii).items()}
         table = pd.DataFrame({
             "window": np.repeat(np.arange(windows), horizon * n_targets),
             "step": np.tile(np.repeat(np.arange(1, horizon + 1), n_targets), windows),

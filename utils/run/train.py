@@ -30,6 +30,7 @@ def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: boo
     from data_loader import build_datamodule
     from models.tasks import build_task
     from utils.run.artifacts import write_artifacts
+    from utils.run.baselines import BASELINE_NAMES, baseline_verdict, run_baselines, skill_scores
     from utils.run.checkpoints import resume_checkpoint
     from utils.run.loggers import build_logger, finish_logger, log_images, log_tables
     from utils.report import metrics_table
@@ -66,6 +67,11 @@ def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: boo
         calibrate(task, datamodule.val_dataloader())
     test = (trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
             if evaluate_test else {})
+    window_radii = None
+    if config.conformal_mode == "adaptive" and evaluate_test and trainer.is_global_zero:
+        from utils.run.conformal import adapt_along_test
+        adapted, window_radii = adapt_along_test(task, datamodule.test_dataloader())
+        test.update(adapted)
     if not trainable and trainer.is_global_zero:  # its checkpoint, for a later predict/export like any run
         for name in ("best.ckpt", "last.ckpt"):
             trainer.save_checkpoint(run_dir / name)
@@ -78,12 +84,17 @@ def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: boo
                                **{f"data/{k}": v for k, v in datamodule.summary().items()}}
     if not trainer.is_global_zero:
         return metrics
-    images = write_artifacts(task, datamodule, run_dir) if evaluate_test else {}
+    baselines = run_baselines(config, datamodule, evaluate_test)
+    metrics.update({**baselines, **skill_scores({**metrics, **baselines}, BASELINE_NAMES)})
+    images = write_artifacts(task, datamodule, run_dir, window_radii) if evaluate_test else {}
     log_images(logger, images)
     log_tables(logger, {"per_series": run_dir / "per_series.csv"})
     write_timing(run_dir, {"fit_seconds": round(fit_seconds, 2)})
     finish_run(run_dir, metrics)
-    print(f"\n{metrics_table(metrics)}\n")
+    print(f"\n{metrics_table(metrics, BASELINE_NAMES)}\n")
+    verdict = baseline_verdict(metrics)
+    if verdict:
+        print(verdict)
     print(f"trained {metrics['epochs_trained']} epochs in {fit_seconds:.1f} s; "
           f"{metrics['parameters']:,} parameters; run directory: {run_dir}")
     hint = finish_logger(logger, run_dir, config.log_model)
