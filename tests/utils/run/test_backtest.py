@@ -1,0 +1,72 @@
+"""``utils/run/backtest.py``: the folds tile the last origins of the data, no fold trains on a row at or after
+its own cut-off (not by one row), and a fold that does not refit reproduces the fitted fold's scaler."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from config import parse_config
+from data.long_series import LongSeriesDataModule
+from tests.conftest import write_tiny_series
+from utils.errors import UserInputError
+from utils.run.backtest import fold_config, parse_refit, plan_folds
+
+SEQ_LEN, HORIZON, STEP, VAL_ROWS = 12, 3, 10, 30
+
+
+def fold_module(csv: Path, fold_index: int, folds: list, tmp_path: Path) -> LongSeriesDataModule:
+    base = parse_config(["--data_path", str(csv), "--seq_len", str(SEQ_LEN), "--horizon", str(HORIZON),
+                         "--target", "y"])
+    config = fold_config(base, folds[fold_index], folds, VAL_ROWS, STEP + HORIZON - 1, tmp_path / f"f{fold_index}")
+    module = LongSeriesDataModule(config)
+    module.load()
+    return module
+
+
+def rows_touched(dataset) -> tuple[int, int]:
+    """First and last row any window of ``dataset`` reads (inputs or targets)."""
+    return dataset.first_start, dataset.first_start + dataset.count - 1 + SEQ_LEN + HORIZON - 1
+
+
+def first_test_target(dataset) -> int:
+    return dataset.first_start + SEQ_LEN
+
+
+@pytest.mark.parametrize("refit", ["every", "never", "2"])
+def test_no_fold_trains_on_its_own_test_rows_and_the_folds_tile_the_last_origins(tmp_path: Path, refit: str) -> None:
+    csv = write_tiny_series(tmp_path / "tiny.csv", rows=240)
+    folds = plan_folds(4, STEP, parse_refit(refit))
+    origins = []
+    for fold in folds:
+        module = fold_module(csv, fold.index, folds, tmp_path)
+        train, val, test = (module.datasets[split] for split in ("train", "val", "test"))
+        assert rows_touched(train)[1] < first_test_target(test)
+        # validation (early stopping, calibration) ends right before the cut-off: one row more would overlap
+        assert rows_touched(val)[1] == first_test_target(test) - 1
+        assert module.borders.train[1] <= module.borders.test[0]  # the scaler's rows too
+        assert len(test) == STEP
+        origins.append(first_test_target(test))
+        assert rows_touched(test)[1] == 240 - 1 - fold.drop_last_rows
+    assert np.diff(origins).tolist() == [STEP] * 3  # contiguous folds, each STEP origins later
+    assert origins[-1] + STEP + HORIZON - 1 == 240  # the last fold ends at the last row
+
+
+def test_a_fold_that_does_not_refit_scales_as_the_fold_that_fitted_its_model(tmp_path: Path) -> None:
+    csv = write_tiny_series(tmp_path / "tiny.csv", rows=240)
+    folds = plan_folds(3, STEP, parse_refit("never"))
+    fitted, later = fold_module(csv, 0, folds, tmp_path), fold_module(csv, 2, folds, tmp_path)
+    assert later.borders.train == fitted.borders.train
+    assert np.array_equal(later.scaler.mean_, fitted.scaler.mean_)
+    assert later.borders.test[0] == fitted.borders.test[0] + 2 * STEP
+
+
+def test_fold_plans_and_bad_settings() -> None:
+    assert [(f.drop_last_rows, f.fitted_in) for f in plan_folds(3, 5, 1)] == [(10, 0), (5, 1), (0, 2)]
+    assert [f.fitted_in for f in plan_folds(5, 5, 0)] == [0, 0, 0, 0, 0]
+    assert [f.fitted_in for f in plan_folds(5, 5, 2)] == [0, 0, 2, 2, 4]
+    for bad in (lambda: plan_folds(3, 0, 1), lambda: plan_folds(0, 4, 1), lambda: parse_refit("sometimes"),
+                lambda: parse_refit("0")):
+        with pytest.raises(UserInputError):
+            bad()
