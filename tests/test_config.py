@@ -122,7 +122,10 @@ def test_help_groups_flags_and_names_the_sub_commands(capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         main.main(["--help"])
     text = capsys.readouterr().out
-    assert "python main.py translate|predict|export|tune --help" in text and "--trainer.NAME VALUE" in text
+    from utils.commands import COMMANDS
+
+    assert f"python main.py {'|'.join(COMMANDS)} --help" in text and "--trainer.NAME VALUE" in text
+    assert {"translate", "predict", "export", "tune", "backtest"} <= COMMANDS.keys()
     for group in ["what to run:", "data:", "model:", "training:", "hardware:", "output:", "token seq2seq"]:
         assert group in text
 

@@ -105,8 +105,8 @@ def skill_scores(metrics: dict[str, Any], names: Iterable[str]) -> dict[str, Any
 
 def run_baselines(config: Config, datamodule: Any, evaluate_test: bool) -> dict[str, Any]:
     """The baselines' scores on the run's validation (and test) windows; empty where they do not apply."""
-    spec = datamodule.spec
-    if not baselines_apply(config, spec):
+    spec = getattr(datamodule, "spec", None)  # token seq2seq has none
+    if spec is None or not baselines_apply(config, spec):
         return {}
     train = datamodule.make_loader(datamodule.datasets["train"], shuffle=False)
     forecasters = baseline_forecasters(config, spec, train)
