@@ -16,7 +16,7 @@ import main
 from config import Config
 from models.recurrent import minimal
 from models.recurrent.core import build_recurrent_core
-from models.recurrent.minimal import LinearRecurrence, MinimalRNN, parallel_scan, sequential_scan
+from models.recurrent.minimal import InputProjection, LinearRecurrence, MinimalRNN, parallel_scan, sequential_scan
 from models.seq2seq import build_seq2seq
 from tests.conftest import TINY_FLAGS, write_tiny_series
 
@@ -91,6 +91,22 @@ def test_hand_written_backward_equals_the_autograd_loop() -> None:
     for x, y in zip(torch.autograd.grad((fast * weights).sum(), (a, b, h0)),
                     torch.autograd.grad((loop * weights).sum(), (a, b, h0))):
         torch.testing.assert_close(x, y, atol=ATOL, rtol=0)
+
+
+def test_the_input_projection_has_the_gradients_of_linear() -> None:
+    """Its backward reorders the matmuls only: gradcheck in float64, and under CPU bf16 autocast each gradient
+    comes back in its input's dtype."""
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 7, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(5, 7, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(InputProjection.apply, (x, weight, bias))
+    x32, weight32, bias32 = (t.detach().float().requires_grad_() for t in (x, weight, bias))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = InputProjection.apply(x32, weight32, bias32)
+    assert out.dtype == torch.bfloat16
+    grads = torch.autograd.grad(out.float().sum(), (x32, weight32, bias32))
+    assert [g.dtype for g in grads] == [torch.float32] * 3
 
 
 @pytest.mark.parametrize("scan", ["parallel", "sequential", "sequential-blocks"])
