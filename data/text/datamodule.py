@@ -15,7 +15,6 @@ from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampl
 from data.base import SplitDataModule
 from data.samplers import BucketBatchSampler
 from data.text.batches import ParallelText, TokenPairs, collate_pairs
-from data.text.detokenize import reference_text
 from data.text.reading import read_pairs
 from data.text.vocabulary import encode_sources, encode_targets, train_tokenizer
 from utils.errors import UserInputError
@@ -103,9 +102,9 @@ class TextDataModule(SplitDataModule):
         return self.tokenizers[0].to_str(), self.tokenizers[1].to_str()
 
     def references(self, split: str) -> list[str]:
-        """Normalised target texts of a split (what BLEU compares hypotheses against), in file order."""
+        """The target texts of a split as the file holds them (what BLEU compares hypotheses against), in order."""
         self.load()
-        return [reference_text(self.tokenizers[1], t) for t in self.splits[split].targets]
+        return list(self.splits[split].targets)
 
     def summary(self) -> dict[str, Any]:
         """Split sizes and vocabulary sizes."""

@@ -1,40 +1,44 @@
-"""Token ids back to readable text, and references normalised the same way, so BLEU compares like with like."""
+"""Token ids back to readable text: the tokenizer's own decoder, then Moses detokenization (sacremoses).
+
+The word-level pre-tokenizer splits every punctuation mark off, also inside words ("t-shirt" -> "t - shirt",
+"man's" -> "man ' s"). Moses' detokenizer does not re-join those word-internal splits (its tokenizer never makes
+them), so they are undone first; everything else (spacing around punctuation, brackets, quotes, currency and
+per-language rules) is sacremoses'. Detokenized output is what sacreBLEU scores against the untouched references.
+"""
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from functools import lru_cache
+from typing import Optional, Sequence
 
+from sacremoses import MosesDetokenizer
 from tokenizers import Tokenizer
 
-from data.text.vocabulary import EOS, UNK, joins_without_spaces
+from data.text.vocabulary import EOS, UNK
 
-_DETOK_RULES = [
-    (re.compile(r" ([.,!?;:%)\]}])"), r"\1"),
-    (re.compile(r"([(\[{]) "), r"\1"),
-    (re.compile(r" ' (s|t|re|ve|ll|d|m)\b"), r"'\1"),
-    (re.compile(r"([^\W\d_]) ([-/']) (?=[^\W\d_])"), r"\1\2"),  # t - shirt -> t-shirt (not digits)
-    (re.compile(r" (n't)\b"), r"\1"),
+_WORD_INTERNAL = [
+    (re.compile(r"(\w) ' (s|t|re|ve|ll|d|m)\b"), r"\1'\2"),  # man ' s -> man's, isn ' t -> isn't
+    (re.compile(r"([^\W\d_]) ([-/]) (?=[^\W\d_])"), r"\1\2"),  # t - shirt -> t-shirt (letters only, not 2 - 0)
 ]
 
 
-def detokenize(text: str) -> str:
-    """Undo the punctuation split of the pre-tokenizer ("a man ' s hat ." -> "a man's hat.")."""
+@lru_cache(maxsize=None)
+def _moses(lang: str) -> MosesDetokenizer:
+    return MosesDetokenizer(lang=lang)
+
+
+def detokenize(text: str, lang: Optional[str] = None) -> str:
+    """Pre-tokenized text -> running text ("a man ' s hat ." -> "a man's hat."); ``lang`` picks Moses' language
+    rules (default English)."""
     text = " ".join(text.split())
-    for pattern, replacement in _DETOK_RULES:
+    for pattern, replacement in _WORD_INTERNAL:
         text = pattern.sub(replacement, text)
-    return text
+    return _moses(lang or "en").detokenize(text.split())
 
 
-def decode_ids(tokenizer: Tokenizer, ids: Sequence[int]) -> str:
+def decode_ids(tokenizer: Tokenizer, ids: Sequence[int], lang: Optional[str] = None) -> str:
     """Token ids (cut at ``<eos>``) -> detokenized text."""
     ids = list(ids)
     if EOS in ids:
         ids = ids[:ids.index(EOS)]
-    return detokenize(tokenizer.decode([i for i in ids if i >= UNK], skip_special_tokens=False))
-
-
-def reference_text(tokenizer: Tokenizer, text: str) -> str:
-    """A reference normalised like hypotheses are (lowercase, punctuation split and re-joined), for BLEU."""
-    normalised = tokenizer.normalizer.normalize_str(text) if tokenizer.normalizer else text
-    pieces = [piece for piece, _ in tokenizer.pre_tokenizer.pre_tokenize_str(normalised)]
-    return detokenize(("" if joins_without_spaces(tokenizer) else " ").join(pieces))
+    return detokenize(tokenizer.decode([i for i in ids if i >= UNK], skip_special_tokens=False), lang)

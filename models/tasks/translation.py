@@ -7,7 +7,10 @@ can translate with nothing but the checkpoint.
 Metrics: ``{stage}/loss`` (the training objective: token cross entropy with label smoothing, ignoring
 padding, token-weighted over the epoch), ``{stage}/ppl`` (exp of the unsmoothed per-token NLL over the
 epoch), ``{stage}/bleu`` and ``{stage}/chrf`` (sacreBLEU corpus scores of detokenized hypotheses against the
-normalised references) and ``{stage}/exact_match``. Validation decodes greedily, test with beam search.
+untouched references, cased), ``{stage}/bleu_lowercase`` and ``{stage}/chrf_lowercase`` (the same, lowercased) and
+``{stage}/exact_match`` (:func:`data.text.scoring.corpus_scores`); the test step prints sacreBLEU's signatures.
+Validation decodes greedily, test with beam search. Early stopping and ``best.ckpt`` follow ``--monitor``:
+``val/loss`` (lower is better) or ``val/bleu`` (higher is better).
 
 The learning rate follows ``--lr_schedule`` (its default for ``--task seq2seq`` is ``constant``);
 ``inverse_sqrt`` warms up over ``--warmup_steps`` optimiser steps, the others change it once per epoch.
@@ -18,7 +21,6 @@ import math
 from typing import Any, Optional
 
 import lightning as L
-import sacrebleu
 import torch
 from tokenizers import Tokenizer
 from torch import Tensor
@@ -26,8 +28,9 @@ from torch.nn import functional as F
 from torchmetrics import SumMetric
 
 from config import Config
-from data.text.detokenize import decode_ids, reference_text
-from data.text.vocabulary import EOS, PAD, SOS
+from data.text.detokenize import decode_ids
+from data.text.scoring import corpus_scores
+from data.text.vocabulary import EOS, PAD, SOS, joins_without_spaces
 from models import model_builder
 from models.decoding import IncrementalDecoder
 from models.search import beam_search, greedy_decode
@@ -35,13 +38,12 @@ from models.tasks.schedules import ConfiguredOptimizer
 
 
 class TranslationTask(ConfiguredOptimizer, L.LightningModule):
-    monitor = "val/loss"
-    monitor_mode = "min"
-
     def __init__(self, config: dict[str, Any], src_tokenizer: str, tgt_tokenizer: str) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.config = Config.from_dict(config)
+        self.monitor = self.config.monitor
+        self.monitor_mode = "max" if self.monitor == "val/bleu" else "min"
         self.src_tokenizer = Tokenizer.from_str(src_tokenizer)
         self.tgt_tokenizer = Tokenizer.from_str(tgt_tokenizer)
         self.model: IncrementalDecoder = model_builder(self.config.task, self.config.model)(
@@ -79,12 +81,17 @@ class TranslationTask(ConfiguredOptimizer, L.LightningModule):
             return greedy_decode(self.model, src, src_lengths, max_len, SOS, EOS)
         return beam_search(self.model, src, src_lengths, beam_size, max_len, SOS, EOS, self.config.length_penalty)
 
+    def detokenize(self, ids: list[int]) -> str:
+        """Output ids -> running text in the target language (what is written and scored)."""
+        return decode_ids(self.tgt_tokenizer, ids, self.config.tgt_lang)
+
     def _references(self, stage: str, batch: dict[str, Tensor]) -> list[str]:
+        """The untouched reference sentences of the batch (the decoded targets when there is no data module)."""
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is not None and hasattr(datamodule, "splits") and stage in datamodule.splits:
             targets = datamodule.splits[stage].targets
-            return [reference_text(self.tgt_tokenizer, targets[i]) for i in batch["index"].tolist()]
-        return [decode_ids(self.tgt_tokenizer, row[1:]) for row in batch["tgt"].tolist()]
+            return [targets[i] for i in batch["index"].tolist()]
+        return [self.detokenize(row[1:]) for row in batch["tgt"].tolist()]
 
     def _eval_step(self, stage: str, batch: dict[str, Tensor]) -> None:
         loss, nll, tokens = self._loss(batch)
@@ -93,7 +100,7 @@ class TranslationTask(ConfiguredOptimizer, L.LightningModule):
         self.token_count[stage].update(torch.tensor(float(tokens), device=self.device))
         beam = 1 if stage == "val" else self.config.beam_size
         hyp_ids, _ = self.decode(batch["src"], batch["src_lengths"], beam)
-        hyps = [decode_ids(self.tgt_tokenizer, row) for row in hyp_ids.tolist()]
+        hyps = [self.detokenize(row) for row in hyp_ids.tolist()]
         refs = self._references(stage, batch)
         self._outputs[stage].extend(zip(batch["index"].tolist(), hyps, refs))
 
@@ -113,9 +120,13 @@ class TranslationTask(ConfiguredOptimizer, L.LightningModule):
         _, hyps, refs = zip(*outputs)
         ppl = math.exp(min(float(nll) / max(float(count), 1.0), 50.0))
         self.log(f"{stage}/ppl", ppl, sync_dist=True)
-        self.log(f"{stage}/bleu", sacrebleu.corpus_bleu(list(hyps), [list(refs)]).score, sync_dist=True)
-        self.log(f"{stage}/chrf", sacrebleu.corpus_chrf(list(hyps), [list(refs)]).score, sync_dist=True)
-        self.log(f"{stage}/exact_match", sum(h == r for h, r in zip(hyps, refs)) / len(hyps), sync_dist=True)
+        # character-level targets (the dates task) are scored by character, whatever spaces the file has
+        tokenize = "char" if joins_without_spaces(self.tgt_tokenizer) else "13a"
+        scores, signatures = corpus_scores(hyps, refs, tokenize)
+        for name, value in scores.items():
+            self.log(f"{stage}/{name}", value, sync_dist=True)
+        if stage == "test":
+            self.print(f"sacreBLEU signatures: BLEU {signatures['bleu']}; chrF {signatures['chrf']}")
 
     def on_validation_epoch_start(self) -> None:
         self._outputs["val"] = []

@@ -24,7 +24,8 @@ LAST = "last.ckpt"
 # the data windows or the optimiser.
 RESUME_MAY_CHANGE = {"resume", "epochs", "patience", "output_dir", "logger", "wandb_project", "accelerator",
                      "devices", "strategy", "num_nodes", "num_workers", "checkpoint_every_n_steps", "precision",
-                     "threads", "deterministic", "data_path", "val_path", "test_path", "log_model"}
+                     "threads", "deterministic", "data_path", "val_path", "test_path", "log_model",
+                     "keep_last_checkpoints"}
 
 
 def _first_line(exc: BaseException) -> str:

@@ -70,6 +70,10 @@ def build_trainer(config: Config, run_dir: Path, monitor: str, mode: str, logger
         callbacks.append(ModelCheckpoint(dirpath=run_dir, filename=LAST.removesuffix(".ckpt"),
                                          every_n_train_steps=config.checkpoint_every_n_steps,
                                          enable_version_counter=False))
+    if config.keep_last_checkpoints > 0:  # the last N epochs, for python main.py average --last N
+        callbacks.append(ModelCheckpoint(dirpath=run_dir, filename="epoch-{epoch:03d}", monitor="epoch", mode="max",
+                                         save_top_k=config.keep_last_checkpoints, every_n_epochs=1,
+                                         auto_insert_metric_name=False, enable_version_counter=False))
     if config.patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.patience))
     if logger is not None:

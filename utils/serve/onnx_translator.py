@@ -121,5 +121,5 @@ class OnnxTranslator:
         for ids in encode_sources(self.src_tokenizer, sentences):
             tokens = self.greedy(ids, max_len) if beam_size <= 1 else \
                 self.beam(ids, beam_size, max_len, self.config["length_penalty"])
-            results.append(decode_ids(self.tgt_tokenizer, tokens))
+            results.append(decode_ids(self.tgt_tokenizer, tokens, self.config.get("tgt_lang")))
         return results
