@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.postgresql import PostgresServer, why_no_server
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
@@ -132,3 +134,19 @@ def tiny_frame(rows: int = 60) -> pd.DataFrame:
     t = np.arange(rows)
     return pd.DataFrame({"date": pd.date_range("2024-01-01", periods=rows, freq="h").astype(str),
                          "driver": np.sin(t / 4.0).round(4), "y": np.cos(t / 5.0).round(4)})
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on a loopback port for the session (tests/postgresql.py); skips, saying why, where
+    none can run or the driver (requirements-distributed.txt) is missing."""
+    reason = why_no_server()
+    if reason:
+        pytest.skip(reason)
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -r requirements-distributed.txt")
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -14,9 +14,12 @@ def tune_command(argv: list[str]) -> int:
                            usage="python main.py tune --trials N --study NAME [--storage URL] [--space FILE] "
                                  "[--tune_dir DIR] [--final_seeds S,S,...] [flags of python main.py]")
     parser.add_argument("--trials", type=int, required=True,
-                        help="finished (complete or pruned) trials the study should have; a rerun adds the missing")
+                        help="finished (complete or pruned) trials the study should have, all workers together; "
+                             "a rerun adds the missing")
     parser.add_argument("--study", required=True, help="study name; the same name and --storage continue a study")
-    parser.add_argument("--storage", default="sqlite:///runs/tune.db", help="Optuna storage URL")
+    parser.add_argument("--storage", default="sqlite:///runs/tune.db",
+                        help="Optuna storage URL: sqlite:///FILE, or postgresql://USER@HOST/DB for workers on "
+                             "several machines (pip install -r requirements-distributed.txt)")
     parser.add_argument("--space", default=None, help="search space YAML, one space per --model "
                                                       "(default: utils/tune/search_spaces.yaml)")
     parser.add_argument("--tune_dir", default=None, help="folder of the trial-NNNN and final-seedS run directories "

@@ -4,15 +4,17 @@ Selection uses the validation split only: a trial's objective is ``val/loss`` of
 never evaluate the test split. ``--final_seeds`` then retrains the best completed trial's settings with each seed
 and reports test mean ± std; that is the only place the test split is looked at.
 
-Resuming: the study lives in its storage (SQLite by default), so rerunning the same command continues it.
-``--trials N`` is the number of *finished* (complete or pruned) trials the study should have, so a rerun only
-runs the missing ones. A trial left RUNNING by a tune process of this machine that no longer exists (killed,
+Resuming: the study lives in its storage (SQLite by default, or PostgreSQL: ``utils/tune/storage.py``), so rerunning
+the same command continues it. ``--trials N`` is the number of *finished* (complete or pruned) trials the study
+should have, so a rerun only runs the missing ones; workers sharing the study start no more than that between them
+(``utils/tune/admission.py``). A trial left RUNNING by a tune process of this machine that no longer exists (killed,
 crashed) is marked FAIL on the next start and does not count; a new trial takes its place.
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import socket
@@ -23,13 +25,15 @@ from typing import Any, Iterator, Optional
 
 import optuna
 from optuna.distributions import BaseDistribution
-from optuna.study import MaxTrialsCallback
+from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from config import Config, parse_config
 from utils.errors import UserInputError
+from utils.tune.admission import COUNTED, next_trial
 from utils.tune.pruning import PruneOnValidationLoss
 from utils.tune.search_space import DEFAULT_SPACES, as_flags, load_space, suggest
+from utils.tune.storage import open_storage
 from utils.run.thread_governor import apply_thread_plan
 from utils.run.threads import ThreadPlan
 
@@ -42,7 +46,8 @@ def tune(base_argv: list[str], study_name: str, trials: int, storage: str, space
          tune_dir: Optional[str] = None, final_seeds: Optional[list[int]] = None,
          thread_plan: Optional[ThreadPlan] = None) -> None:
     """Bring study ``study_name`` up to ``trials`` finished trials of ``base_argv`` + sampled flags, report the
-    best, and retrain it with ``final_seeds`` when given. Every input is checked before the first trial."""
+    best, and retrain it with ``final_seeds`` when given. Every input is checked before the first trial. Trials
+    RUNNING in other workers count towards ``trials``: this worker stops when the rest are taken."""
     from utils.run.train import quiet_libraries
 
     if trials < 0:
@@ -54,14 +59,14 @@ def tune(base_argv: list[str], study_name: str, trials: int, storage: str, space
     space = load_space(space_path or DEFAULT_SPACES, str(base.model), base_argv)
     runs = Path(tune_dir or Path("runs") / f"tune-{study_name}")
     quiet_libraries()
-    study = open_study(study_name, storage, base.seed)
+    rdb = open_storage(storage)
+    study = open_study(study_name, rdb, base.seed)
     fail_abandoned_trials(study)
-    remaining = trials - len(study.get_trials(deepcopy=False, states=FINISHED))
-    if remaining > 0:
+    if len(study.get_trials(deepcopy=False, states=COUNTED)) < trials:
         _check_same_base(study, base)
         with _wandb_group(study_name):
-            study.optimize(lambda trial: run_trial(trial, base_argv, space, runs, thread_plan), n_trials=remaining,
-                           callbacks=[MaxTrialsCallback(trials, states=FINISHED)])  # parallel workers stop at N too
+            while (trial := next_trial(study, rdb, trials)) is not None:
+                run_and_tell(study, trial, base_argv, space, runs, thread_plan)
     print(study_report(study), flush=True)
     if final_seeds:
         with _wandb_group(study_name):
@@ -69,18 +74,12 @@ def tune(base_argv: list[str], study_name: str, trials: int, storage: str, space
         print(f"\n{summary_markdown(summary)}\nwritten to {runs / 'final.md'} and {runs / 'final.json'}")
 
 
-def open_study(name: str, storage: str, seed: int) -> optuna.Study:
+def open_study(name: str, storage: RDBStorage, seed: int) -> optuna.Study:
     """Create the study, or load it from ``storage`` to continue it; TPE sampling and median pruning (a trial is
     pruned when its validation loss is worse than the median of earlier trials at the same epoch, once 5 trials
     have finished, never in its first 2 epochs)."""
-    if storage.startswith("sqlite:///"):  # SQLite creates the file, not its folder
-        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        study = optuna.create_study(study_name=name, storage=storage, direction="minimize", load_if_exists=True,
-                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
-    except Exception as exc:  # noqa: BLE001 - a bad URL or database fails in SQLAlchemy with many exception types
-        lines = str(exc).strip().splitlines() or [type(exc).__name__]
-        raise UserInputError(f"--storage {storage}: {lines[0][:200]}") from None
+    study = optuna.create_study(study_name=name, storage=storage, direction="minimize", load_if_exists=True,
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
     # seeded by the trials so far: a continued study must not replay the random start of the first session
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
     return study
@@ -98,6 +97,22 @@ def fail_abandoned_trials(study: optuna.Study) -> list[int]:
     if failed:
         print(f"marked trial(s) {', '.join(map(str, failed))} failed: their tune process is gone", file=sys.stderr)
     return failed
+
+
+def run_and_tell(study: optuna.Study, trial: Trial, base_argv: list[str], space: dict[str, BaseDistribution],
+                 runs: Path, thread_plan: Optional[ThreadPlan] = None) -> FrozenTrial:
+    """Run one trial of the ask-and-tell loop and record how it ended, as ``study.optimize`` would: PRUNED, FAIL
+    (a non-finite objective; or an exception, which goes on up), else COMPLETE with its value."""
+    try:
+        value = run_trial(trial, base_argv, space, runs, thread_plan)
+    except optuna.TrialPruned:
+        return study.tell(trial, state=TrialState.PRUNED)
+    except (Exception, KeyboardInterrupt):
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    if not math.isfinite(value):
+        return study.tell(trial, state=TrialState.FAIL)
+    return study.tell(trial, value)
 
 
 def run_trial(trial: Trial, base_argv: list[str], space: dict[str, BaseDistribution], runs: Path,
@@ -135,7 +150,8 @@ def study_report(study: optuna.Study) -> str:
     counts = {state: len(study.get_trials(deepcopy=False, states=(state,))) for state in TrialState}
     line = (f"study {study.study_name}: {counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]} finished trials "
             f"({counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned), "
-            f"{counts[TrialState.FAIL]} failed")
+            f"{counts[TrialState.FAIL]} failed" +
+            (f", {counts[TrialState.RUNNING]} running" if counts[TrialState.RUNNING] else ""))
     if not counts[TrialState.COMPLETE]:
         return f"{line}; no completed trial yet"
     best = study.best_trial

@@ -70,14 +70,15 @@ def test_study_runs_trials_and_a_rerun_continues_it(study_files: SimpleNamespace
 
     killed = study.ask()  # a trial whose tune process was killed: RUNNING forever unless marked
     killed.set_user_attr("worker", f"{socket.gethostname()}:{dead_pid()}")
-    alive = study.ask()  # one of a live parallel worker (this process) is left alone
+    alive = study.ask()  # one of a live parallel worker (this process) is left alone, and holds its place
     alive.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-    assert tune(study_files, 3) == 0
+    assert tune(study_files, 3) == 0  # 2 complete + 1 running elsewhere: nothing to start
     states = {t.number: t.state for t in load(study_files).trials}
-    assert states == {0: TrialState.COMPLETE, 1: TrialState.COMPLETE, 2: TrialState.FAIL, 3: TrialState.RUNNING,
-                      4: TrialState.COMPLETE}
+    assert states == {0: TrialState.COMPLETE, 1: TrialState.COMPLETE, 2: TrialState.FAIL, 3: TrialState.RUNNING}
+    assert tune(study_files, 4) == 0
+    assert load(study_files).trials[4].state == TrialState.COMPLETE
     assert (study_files.runs / "trial-0004" / "metrics.json").is_file()
-    assert tune(study_files, 3) == 0 and len(load(study_files).trials) == 5  # nothing left to do
+    assert tune(study_files, 4) == 0 and len(load(study_files).trials) == 5  # nothing left to do
 
 
 def test_final_seeds_retrain_the_best_trial_and_report_test(study_files: SimpleNamespace,
