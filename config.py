@@ -162,8 +162,8 @@ class Config:
     conformal_mode: Literal["split", "adaptive"] = _opt(
         "split", "--conformal: split keeps the validation radii; adaptive tracks them along the test period from "
                  "each realised error (quantile tracking, docs/probabilistic.md)")
-    conformal_lr: float = _opt(0.1, "--conformal_mode adaptive: step of each radius per forecast, as a share of "
-                                    "the largest of the last 50 errors")
+    conformal_lr: float = _opt(0.5, "--conformal_mode adaptive: step of each radius per forecast, as a share of "
+                                    "the largest of the last 50 errors (divided by sqrt(step ahead))")
     weight_decay: float = _opt(0.0, "AdamW weight decay")
     patience: int = _opt(5, "early-stopping patience in epochs on the validation loss (0 = off)")
     monitor: Literal["val/loss", "val/bleu"] = _opt(

@@ -84,6 +84,7 @@ class LongSeriesDataModule(NumericDataModule):
         self.date_column = date_column
         self.value_columns = value_columns
         self.borders = borders
+        self.rows = len(values)  # after --drop_last_rows; --split ett_h leaves rows after the test split unused
         for split in SPLITS:
             start, end = getattr(borders, split)
             first = max(0, start - cfg.seq_len)  # the first window's inputs end right at the border

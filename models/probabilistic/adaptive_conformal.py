@@ -5,12 +5,14 @@ its intervals under- or over-cover for good. Quantile tracking, the "P" part of 
 (Angelopoulos, Candès & Tibshirani, NeurIPS 2023; a successor of Gibbs & Candès' adaptive conformal inference,
 2021), updates each radius online from every realised error::
 
-    q <- max(0, q + lr * B * (miss - (1 - L)))
+    q <- max(0, q + lr * B / sqrt(h) * (miss - (1 - L)))
 
 where ``miss`` is 1 when the actual value fell outside ``prediction ± q`` and ``B`` is the largest of the last 50
 observed errors (the paper's scale-adaptive step), which makes ``lr`` unit-free and lets the radius catch up
 within a few misses after a jump in volatility. For any sequence of bounded errors the long-run share of misses
-converges to ``1 - L``. One tracker runs per coverage, horizon step and
+converges to ``1 - L``. ``h`` (1 = one step ahead) damps the longer steps: their errors arrive ``h`` forecasts
+late, so ``h`` updates are always in flight and an undamped radius overshoots and oscillates (wide intervals at
+the same coverage). One tracker runs per coverage, horizon step and
 target, and each learns only from errors already observed when it forecasts: the step-h error of the window with
 origin t is known from origin t + h on, so it updates the radius of windows t + h + 1 and later (delayed feedback).
 """
@@ -38,6 +40,8 @@ def track_radii(residuals: Tensor, initial: Tensor, coverages: Sequence[float], 
     scale = trailing_max(residuals, window)
     miss_rate = torch.tensor([1.0 - c for c in coverages], dtype=torch.float64).view(-1, 1, 1)
     steps = torch.arange(horizon)
+    damping = (steps + 1.0).double().sqrt()[None, :, None]  # (1, H, 1)
+    scale = scale / damping
     used = torch.empty((len(coverages), n, *residuals.shape[1:]), dtype=torch.float64)
     for i in range(n + horizon - 1):
         if i < n:

@@ -101,6 +101,10 @@ def backtest(config_path: Path, n_windows: int, step: int, refit: str, output_di
     from utils.run.train import load_data, quiet_libraries
 
     base = read_finished_run(config_path.parent)
+    if base.strategy != "auto" or base.devices != "1" or base.num_nodes != 1:
+        print(f"note: the folds train one after another in this process, on one device (the run used --devices "
+              f"{base.devices} --strategy {base.strategy} --num_nodes {base.num_nodes})", flush=True)
+        base = dataclasses.replace(base, devices="1", strategy="auto", num_nodes=1)
     folds = plan_folds(n_windows, step, parse_refit(refit))
     quiet_libraries()
     datamodule = build_datamodule(base)
@@ -109,7 +113,7 @@ def backtest(config_path: Path, n_windows: int, step: int, refit: str, output_di
     val_rows = val_rows if val_rows is not None else _validation_rows(base, datamodule, panel)
     test_rows = step + base.horizon - 1
     if not panel:
-        _check_rows(base, datamodule.borders.test[1], folds[0].drop_last_rows + test_rows + val_rows)
+        _check_rows(base, datamodule.rows, folds[0].drop_last_rows + test_rows + val_rows)
     out = Path(output_dir) if output_dir else config_path.parent / f"backtest-{n_windows}x{step}-{refit}"
     out.mkdir(parents=True, exist_ok=True)
     records, tables = [], []
@@ -161,7 +165,7 @@ def fold_cutoff(run_dir: Path, datamodule: Any, fold: Fold, test_rows: int) -> A
     (0-based). A panel's folds are named by the offset from each series' end instead (``-rows``)."""
     if datamodule is None:
         return -(fold.drop_last_rows + test_rows)
-    row = datamodule.borders.test[1] - fold.drop_last_rows - test_rows - 1
+    row = datamodule.rows - fold.drop_last_rows - test_rows - 1
     dates = getattr(datamodule, "dates", None)
     return str(dates.iloc[row]) if dates is not None else row
 

@@ -44,13 +44,13 @@ def store_radii(task: Any, checkpoint_path: Path) -> None:
     SafeCheckpointIO().save_checkpoint(checkpoint, checkpoint_path)
 
 
-def adapt_along_test(task: Any, loader: Any) -> tuple[dict[str, float], np.ndarray]:
+def adapt_along_test(task: Any, loader: Any, lr: float) -> tuple[dict[str, float], np.ndarray]:
     """Track the radii along ``loader``'s windows (the test split, in time order): returns the
-    ``test/conformal_coverage_L`` / ``width_L`` metrics of the tracked intervals and the ``(levels, windows, H,
-    targets)`` radii they used; ``task.conformal_radii`` (and its hyperparameters) become the final state."""
+    ``test/conformal_coverage_L`` / ``width_L`` metrics of the tracked intervals (``--conformal_lr`` ``lr``) and the
+    ``(levels, windows, H, targets)`` radii they used; ``task.conformal_radii`` (and its hyperparameters) become the final state."""
     _, y, prediction, _ = predict_split(task, loader)
     residuals = torch.from_numpy(abs(y - prediction)).float()
-    used, state = track_radii(residuals, task.conformal_radii, task.conformal_levels, task.config.conformal_lr)
+    used, state = track_radii(residuals, task.conformal_radii, task.conformal_levels, lr)
     metrics = interval_metrics("test/conformal_", task.conformal_levels)
     point, actual = torch.from_numpy(prediction).float(), torch.from_numpy(y).float()
     update_interval_metrics(metrics, task.conformal_levels, point - used, point + used, actual)

@@ -38,7 +38,7 @@ def evaluate_checkpoint(config: Config, checkpoint: Path) -> dict[str, Any]:
     if config.conformal_mode == "adaptive" and task.conformal_radii is not None:
         from utils.run.conformal import adapt_along_test
 
-        adapted, window_radii = adapt_along_test(task, datamodule.test_dataloader())
+        adapted, window_radii = adapt_along_test(task, datamodule.test_dataloader(), config.conformal_lr)
         metrics.update(adapted)
     baselines = run_baselines(config, datamodule, evaluate_test=True)
     metrics.update({**baselines, **skill_scores({**metrics, **baselines}, BASELINE_NAMES),

@@ -70,7 +70,7 @@ def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: boo
     window_radii = None
     if config.conformal_mode == "adaptive" and evaluate_test and trainer.is_global_zero:
         from utils.run.conformal import adapt_along_test
-        adapted, window_radii = adapt_along_test(task, datamodule.test_dataloader())
+        adapted, window_radii = adapt_along_test(task, datamodule.test_dataloader(), config.conformal_lr)
         test.update(adapted)
     if not trainable and trainer.is_global_zero:  # its checkpoint, for a later predict/export like any run
         for name in ("best.ckpt", "last.ckpt"):

@@ -23,7 +23,7 @@ def test_after_a_variance_jump_adaptive_is_within_3_points_where_split_misses_by
     calibration = torch.randn(500, 4, 1, generator=generator).abs()
     after_jump = 3.0 * torch.randn(2000, 4, 1, generator=generator).abs()  # the test period is three times as noisy
     split = conformal_radii(calibration, COVERAGES)
-    used, _ = track_radii(after_jump, split, COVERAGES, lr=0.1)
+    used, _ = track_radii(after_jump, split, COVERAGES, lr=0.5)
     for nominal, split_cover, adaptive_cover in zip(COVERAGES, coverage(after_jump, split), coverage(after_jump, used)):
         assert abs(split_cover - nominal) > 0.10
         assert abs(adaptive_cover - nominal) <= 0.03
@@ -33,7 +33,7 @@ def test_on_exchangeable_errors_adaptive_stays_at_nominal() -> None:
     generator = torch.Generator().manual_seed(1)
     calibration = torch.randn(500, 3, 2, generator=generator).abs()
     test = torch.randn(3000, 3, 2, generator=generator).abs()
-    used, _ = track_radii(test, conformal_radii(calibration, COVERAGES), COVERAGES, lr=0.1)
+    used, _ = track_radii(test, conformal_radii(calibration, COVERAGES), COVERAGES, lr=0.5)
     assert coverage(test, used) == pytest.approx(torch.tensor(COVERAGES), abs=0.02)
 
 
