@@ -141,3 +141,12 @@ def test_cli_records_the_default_it_uses() -> None:
     assert Path(parse_config(["--task", "seq2seq"]).to_dict()["data_path"]) == DATES_PATH
     assert Path(parse_config([]).to_dict()["data_path"]) == DEFAULT_PATH
     assert parse_config(["--task", "seq2seq", "--data_path", "mine.tsv"]).data_path == "mine.tsv"
+
+
+def test_monitor_val_bleu_is_for_translation_without_a_loss_plateau(capsys: pytest.CaptureFixture,
+                                                                     tmp_path: Path) -> None:
+    assert parse_config(["--task", "seq2seq", "--monitor", "val/bleu"]).monitor == "val/bleu"
+    assert "needs --task seq2seq" in refused(capsys, tmp_path, "--monitor", "val/bleu")
+    assert "--lr_schedule plateau" in refused(capsys, tmp_path, "--task", "seq2seq", "--monitor", "val/bleu",
+                                              "--lr_schedule", "plateau")
+    assert "--keep_last_checkpoints out of range" in refused(capsys, tmp_path, "--keep_last_checkpoints", "-1")

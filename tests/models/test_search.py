@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.search import beam_search, greedy_decode, sequence_scores, strip_output
+from models.search import beam_search, beam_search_n_best, greedy_decode, sequence_scores, strip_output
 from models.seq2seq import Seq2Seq
 
 SOS, EOS, PAD = 1, 2, 0
@@ -121,3 +121,30 @@ def test_beam_score_at_least_greedy_score(seed):
 
 def test_strip_output():
     assert strip_output(torch.tensor([[5, 6, EOS, 0], [7, 0, 0, 0]]), EOS) == [[5, 6], [7]]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_n_best_with_k_one_equals_beam_best(alpha):
+    model = make_model(seed=2)
+    src, lengths = make_batch(seed=3)
+    tokens, att, scores = beam_search(model, src, lengths, 4, 10, SOS, EOS, alpha, return_scores=True)
+    n_tokens, n_att, n_scores = beam_search_n_best(model, src, lengths, 4, 10, SOS, EOS, alpha, n_best=1)
+    assert n_tokens.shape[1] == 1
+    assert torch.equal(n_tokens[:, 0], tokens) and torch.equal(n_att[:, 0], att) and torch.equal(n_scores[:, 0], scores)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_n_best_lists_are_distinct_sorted_and_scored(alpha):
+    """K hypotheses per sentence, best first, all different, each scored as its log-probability under the model;
+    the first is beam search's best."""
+    model = make_model(seed=4)
+    src, lengths = make_batch(seed=5)
+    best, _ = beam_search(model, src, lengths, 5, 10, SOS, EOS, alpha)
+    tokens, _, scores = beam_search_n_best(model, src, lengths, 5, 10, SOS, EOS, alpha, n_best=3)
+    assert torch.isfinite(scores).all() and (scores[:, :-1] >= scores[:, 1:]).all()
+    assert torch.equal(tokens[:, 0, :best.size(1)], best)
+    for row in range(src.size(0)):
+        assert len({tuple(ids) for ids in strip_output(tokens[row], EOS)}) == 3
+        rescored = sequence_scores(model, src[row:row + 1].expand(3, -1), lengths[row:row + 1].expand(3),
+                                   tokens[row], SOS, EOS, alpha)
+        assert torch.allclose(rescored, scores[row], atol=1e-4)
