@@ -204,9 +204,11 @@ class MinimalRNN(nn.Module):
 
     def _gates(self, projection: nn.Linear, x: Tensor) -> tuple[Tensor, ...]:
         """Each gate's pre-activation from its own rows of the projection: contiguous tensors, which element-wise
-        ops map faster than the strided chunks of one product; on CPU through :class:`InputProjection`."""
+        ops map faster than the strided chunks of one product; on CPU through :class:`InputProjection`
+        (plain ``F.linear`` when exporting, which cannot trace a custom autograd function)."""
         count = projection.out_features // self.hidden_size
-        linear = InputProjection.apply if x.device.type == "cpu" else F.linear
+        exporting = torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
+        linear = InputProjection.apply if x.device.type == "cpu" and not exporting else F.linear
         return tuple(linear(x, w, b) for w, b in zip(projection.weight.chunk(count), projection.bias.chunk(count)))
 
     def _coefficients(self, *gates: Tensor) -> tuple[Tensor, Tensor]:
