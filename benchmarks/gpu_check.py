@@ -71,6 +71,12 @@ class Row:
     fused_adamw: bool
 
 
+def synchronize() -> None:
+    """Wait for queued GPU work before reading the clock (nothing to wait for on a CPU)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 class StepTimer(L.Callback):
     """Wall time and items (windows, or target tokens) of the training steps after ``warmup``."""
 
@@ -81,14 +87,14 @@ class StepTimer(L.Callback):
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, idx: int) -> None:
         if trainer.global_step == self.warmup:
-            torch.cuda.synchronize()
+            synchronize()
             self.start, self.items = time.perf_counter(), 0
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            idx: int) -> None:
         if trainer.global_step > self.warmup:
             self.items += int((batch["tgt"][:, 1:] != PAD).sum()) if self.tokens else len(batch[0])
-        torch.cuda.synchronize()
+        synchronize()
         self.end = time.perf_counter()
 
 
@@ -115,7 +121,7 @@ def train_one(model: str, precision: str, devices: int, steps: int, warmup: int)
     """Train and validate one row; None on the DDP ranks other than 0."""
     flags = MODELS[model]
     config = parse_config([*flags, "--accelerator", ACCELERATOR, "--devices", str(devices), "--precision", precision,
-                           "--logger", "none", "--seed", "0"])
+                           "--logger", "none", "--seed", "0", "--lr_schedule", "constant"])  # no validation to plateau on
     L.seed_everything(0, verbose=False)
     datamodule = build_datamodule(config)
     datamodule.load()
@@ -128,9 +134,11 @@ def train_one(model: str, precision: str, devices: int, steps: int, warmup: int)
     trainer = L.Trainer(devices=devices, strategy="ddp" if devices > 1 else "auto", max_steps=warmup + steps,
                         max_epochs=-1, limit_val_batches=0, num_sanity_val_steps=0, gradient_clip_val=1.0,
                         callbacks=[timer], **common)
-    torch.cuda.reset_peak_memory_stats()
+    on_cuda = torch.cuda.is_available()
+    if on_cuda:
+        torch.cuda.reset_peak_memory_stats()
     trainer.fit(task, datamodule=datamodule)
-    peak = torch.cuda.max_memory_allocated() / 2**20
+    peak = torch.cuda.max_memory_allocated() / 2**20 if on_cuda else float("nan")
     fused = bool(trainer.optimizers[0].defaults.get("fused"))
     val_loss = None
     if devices == 1:
