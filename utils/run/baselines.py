@@ -74,10 +74,12 @@ def _point(module: torch.nn.Module) -> Forecaster:
 def score_baselines(forecasters: dict[str, Forecaster], loaders: dict[str, Iterable[tuple[Tensor, ...]]],
                     n_targets: int) -> dict[str, float]:
     """``<split>/<name>_mse`` and ``_mae`` of every forecaster over every split's loader, batch by batch as the
-    task's own metrics are fed (values reshaped to ``(-1, n_targets)``)."""
+    task's own metrics are fed (values reshaped to ``(-1, n_targets)``). Under DDP only rank 0 scores, over every
+    window, so the metrics never sync (a sync would wait for ranks that are not scoring)."""
     scores: dict[str, float] = {}
     for split, loader in loaders.items():
-        metrics = {name: MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()},
+        metrics = {name: MetricCollection({"mse": MeanSquaredError(sync_on_compute=False),
+                                           "mae": MeanAbsoluteError(sync_on_compute=False)},
                                           prefix=f"{split}/{name}_") for name in forecasters}
         for batch in loader:
             x, y = batch[0], batch[1]
