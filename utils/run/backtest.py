@@ -120,13 +120,13 @@ def backtest(config_path: Path, n_windows: int, step: int, refit: str, output_di
     for fold in folds:
         run_dir = out / f"fold-{fold.index:02d}"
         config = fold_config(base, fold, folds, val_rows, test_rows, run_dir)
-        print(f"\nfold {fold.index + 1}/{len(folds)}: the last {fold.drop_last_rows} rows left out, "
-              f"{'refit' if fold.refits else f'model of fold {fold.fitted_in + 1}'}; {run_dir}", flush=True)
+        print(f"\nfold {fold.index} ({fold.index + 1} of {len(folds)}): the last {fold.drop_last_rows} rows left out, "
+              f"{'refit' if fold.refits else f'model of fold {fold.fitted_in}'}; {run_dir}", flush=True)
         try:
             metrics = run_fold(config, fold, out / f"fold-{fold.fitted_in:02d}", thread_plan)
         except UserInputError as exc:
-            raise UserInputError(f"backtest fold {fold.index + 1} of {len(folds)} (--n_windows {n_windows} "
-                                 f"--step {step}): {exc}") from None
+            raise UserInputError(f"backtest fold {fold.index} ({fold.index + 1} of {len(folds)}, "
+                                 f"--n_windows {n_windows} --step {step}): {exc}") from None
         cutoff = fold_cutoff(run_dir, datamodule if not panel else None, fold, test_rows)
         records.append({"fold": fold.index, "cutoff": cutoff, "refit": fold.refits,
                         **{k: v for k, v in metrics.items() if k.startswith("test/") or k == "baseline/best"}})
@@ -180,14 +180,15 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def cv_report(summary: dict[str, Any]) -> str:
-    """Per fold and mean ± std: test MSE and MAE of the model and of each baseline."""
+    """Per fold (numbered as in cv.csv and fold-KK) and mean ± std: test MSE and MAE of the model and of each
+    baseline."""
     names = ["mse", "mae"] + [k.removeprefix("test/") for k in summary["mean"]
                               if k.startswith("test/") and k.endswith(("naive_mse", "linear_mse"))]
     header = "fold  cutoff               " + "  ".join(f"{n:>18}" for n in names)
     lines = [header, "-" * len(header)]
     for record in summary["folds"]:
         values = "  ".join(f"{record.get(f'test/{n}', math.nan):>18.4g}" for n in names)
-        lines.append(f"{record['fold'] + 1:>4}  {str(record['cutoff'])[:19]:<19}  {values}")
+        lines.append(f"{record['fold']:>4}  {str(record['cutoff'])[:19]:<19}  {values}")
     values = "  ".join(f"{_mean_std(summary, f'test/{n}'):>18}" for n in names)
     lines.append(f"{'mean ± std':<25}{values}")
     return "\n".join(lines)
