@@ -5,7 +5,8 @@ Two runs of one recurrent configuration (seeds 1 and 2, ``--keep_last_checkpoint
 decoding variant then translates the validation and the test sources with ``python main.py translate`` and is
 scored with sacreBLEU against the untouched reference files (``data/text/scoring.py``, the computation of
 ``python main.py score``). Choices (how many checkpoints to average) are read on validation; test is reported
-for every variant as measured. Finished runs and translations are reused, so a killed benchmark resumes.
+for every variant as measured. Finished runs and translations are reused, so a killed benchmark resumes; runs
+that trained fewer than ``--epochs`` epochs are continued (``--resume``) up to it.
 
     python benchmarks/translation_toolkit.py --output docs/translation-toolkit.md
 """
@@ -43,7 +44,7 @@ class Variant:
     flags: tuple[str, ...]
 
 
-def variants(last: int) -> list[Variant]:
+def variants(last: int, epochs: int) -> list[Variant]:
     one, two = "seed-1/best.ckpt", "seed-2/best.ckpt"
     rows = [Variant("seed 1, best checkpoint, greedy", (one,), ("--beam_size", "1")),
             Variant("seed 1, best checkpoint, beam 5", (one,), ("--beam_size", "5")),
@@ -52,7 +53,7 @@ def variants(last: int) -> list[Variant]:
                     ("--sample", "--temperature", "0.5", "--top_p", "0.9", "--seed", "0")),
             Variant("seed 2, best checkpoint, beam 5", (two,), ("--beam_size", "5"))]
     for n in range(2, last + 1):
-        rows.append(Variant(f"seed 1, average of the last {n} epochs, beam 5", (f"seed-1/average-last-{n}.ckpt",),
+        rows.append(Variant(f"seed 1, average of the last {n} epochs, beam 5", (average_path(n, epochs),),
                             ("--beam_size", "5")))
     rows += [Variant("ensemble seed 1 + seed 2 (best checkpoints), greedy", (one, two), ("--beam_size", "1")),
              Variant("ensemble seed 1 + seed 2 (best checkpoints), beam 5", (one, two), ("--beam_size", "5"))]
@@ -69,7 +70,8 @@ def train_runs(out: Path, epochs: int, last: int, seeds: list[int]) -> dict[int,
     running = {}
     for seed in seeds:
         run_dir = out / f"seed-{seed}"
-        if (run_dir / "metrics.json").is_file():
+        finished = run_dir / "metrics.json"
+        if finished.is_file() and json.loads(finished.read_text())["epochs_trained"] >= epochs:
             continue
         command = main_py(*MODEL_FLAGS, "--data_path", str(DATA / "train"), "--val_path", str(DATA / "val"),
                           "--test_path", str(DATA / TEST), "--epochs", str(epochs), "--keep_last_checkpoints",
@@ -96,16 +98,20 @@ def run_summary(run_dir: Path) -> dict:
     return metrics
 
 
-def average(out: Path, n: int) -> None:
-    target = out / "seed-1" / f"average-last-{n}.ckpt"
+def average_path(n: int, epochs: int) -> str:
+    return f"seed-1/average-last-{n}-of-{epochs}-epochs.ckpt"
+
+
+def average(out: Path, n: int, epochs: int) -> None:
+    target = out / average_path(n, epochs)
     if not target.is_file():
         subprocess.run(main_py("average", "--run_dir", str(out / "seed-1"), "--last", str(n), "--output", str(target)),
                        cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
-def decode(out: Path, variant: Variant, split: str) -> tuple[Path, float]:
+def decode(out: Path, variant: Variant, split: str, epochs: int) -> tuple[Path, float]:
     """Translate ``split``'s German side with the variant; the output file and the seconds translate took."""
-    target = out / "translations" / f"{variant.name.replace(' ', '_').replace(',', '')}.{split}.en"
+    target = out / f"translations-{epochs}-epochs" / f"{variant.name.replace(' ', '_').replace(',', '')}.{split}.en"
     timing = target.with_suffix(".seconds")
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -150,11 +156,11 @@ def table(runs: dict[int, dict], rows: list[dict], command_line: str, epochs: in
              shlex.join(["python", "main.py", *MODEL_FLAGS, "--epochs", str(epochs), "--keep_last_checkpoints",
                          str(last), "--seed", "1"]).replace(str(ROOT.parent), ".."), "```", "",
              "| run | epochs | best epoch (val/loss) | test BLEU (cased) | test BLEU (lowercased) | test chrF | "
-             "fit time |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "fit time (last invocation) |", "|---|---:|---:|---:|---:|---:|---:|"]
     for seed, metrics in runs.items():
         lines.append(f"| seed {seed} | {metrics['epochs_trained']} | {metrics['best_epoch']} | "
-                     f"{metrics['test/bleu']:.2f} | {metrics['test/bleu_lowercase']:.2f} | {metrics['test/chrf']:.2f} | "
-                     f"{metrics['fit_seconds']:.0f} s |")
+                     f"{metrics['test/bleu']:.2f} | {metrics['test/bleu_lowercase']:.2f} | "
+                     f"{metrics['test/chrf']:.2f} | {metrics['fit_seconds']:.0f} s |")
     lines += ["", "Every variant translates validation (1,014 sentences) and test (`test_2016_flickr`, 1,000) with "
               "`python main.py translate`; BLEU is sacreBLEU against the untouched reference files "
               f"(`{rows[0]['test']['signature']}`), cased and `--lowercase`; time is translate's wall time on the "
@@ -186,12 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     runs = train_runs(out, args.epochs, args.last, [1, 2])
     for n in range(2, args.last + 1):
-        average(out, n)
+        average(out, n, args.epochs)
     old_references = {split: normalised_references(out, split) for split in ("val", TEST)}
     rows = []
-    for variant in variants(args.last):
-        val, _ = decode(out, variant, "val")
-        test, seconds = decode(out, variant, TEST)
+    for variant in variants(args.last, args.epochs):
+        val, _ = decode(out, variant, "val", args.epochs)
+        test, seconds = decode(out, variant, TEST, args.epochs)
         rows.append({"variant": variant.name, "val": score(val, "val", old_references["val"]),
                      "test": score(test, TEST, old_references[TEST]),
                      "seconds": seconds})
