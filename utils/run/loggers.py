@@ -5,6 +5,7 @@ import netrc
 import os
 import socket
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,6 +16,7 @@ from utils.errors import UserInputError
 from utils.run.run_dir import WANDB_ID_FILE, WANDB_RUN_ID_ENV, stored_wandb_id
 
 WANDB_HOST = "api.wandb.ai"
+CSV_DIR = "logs"  # RUN/logs/metrics.csv
 
 
 def _has_wandb_credentials() -> bool:
@@ -47,7 +49,9 @@ def build_logger(config: Config, run_dir: Path) -> Optional[Logger]:
     if config.logger == "none":
         return None
     if config.logger == "csv":
-        return CSVLogger(save_dir=str(run_dir), name="", version="logs")
+        if config.resume:
+            keep_earlier_csv_metrics(run_dir / CSV_DIR)
+        return CSVLogger(save_dir=str(run_dir), name="", version=CSV_DIR)
     if config.logger == "tensorboard":
         from lightning.pytorch.loggers import TensorBoardLogger
         return TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard")
@@ -55,6 +59,18 @@ def build_logger(config: Config, run_dir: Path) -> Optional[Logger]:
     run_id = (stored_wandb_id(run_dir) if config.resume else None) or uuid.uuid4().hex[:8]
     os.environ[WANDB_RUN_ID_ENV] = run_id
     return _wandb_logger(config.wandb_project, run_dir, run_id, resume=config.resume, config=config.to_dict())
+
+
+def keep_earlier_csv_metrics(log_dir: Path) -> Optional[Path]:
+    """Lightning's CSVLogger deletes an existing ``metrics.csv`` when it starts, so a resumed run would lose the
+    epochs before the interruption: they move to ``metrics-K.csv`` first (K counting earlier invocations)."""
+    current = log_dir / "metrics.csv"
+    if not current.is_file():
+        return None
+    kept = log_dir / f"metrics-{len(list(log_dir.glob('metrics-*.csv')))}.csv"
+    current.rename(kept)
+    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+    return kept
 
 
 def _wandb_logger(project: str, run_dir: Path, run_id: str, resume: bool, **options: Any) -> Logger:
