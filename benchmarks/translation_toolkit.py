@@ -91,7 +91,7 @@ def run_summary(run_dir: Path) -> dict:
     import pandas as pd
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    log = pd.concat([pd.read_csv(path) for path in sorted(run_dir.rglob("metrics.csv"))])
+    log = pd.concat([pd.read_csv(path) for path in sorted(run_dir.rglob("metrics*.csv"))])
     per_epoch = log.dropna(subset=["val/loss"]).groupby("epoch")["val/loss"].min()
     metrics["best_epoch"] = int(per_epoch.idxmin()) + 1
     metrics["fit_seconds"] = json.loads((run_dir / "timing.json").read_text())["fit_seconds"]
