@@ -123,23 +123,28 @@ def decode(out: Path, variant: Variant, split: str, epochs: int) -> tuple[Path, 
     return target, float(timing.read_text())
 
 
-def normalised_references(out: Path, split: str) -> list[str]:
-    """The references as the project scored them before (the target tokenizer's normaliser and pre-tokenizer, then
-    detokenized): the computation behind the earlier figures of docs/results-multi30k.md, kept to bridge them."""
+def references(out: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """Each split's untouched references, and the same normalised as the project scored them before (the target
+    tokenizer's normaliser and pre-tokenizer, then detokenized): the computation behind the earlier figures of
+    docs/results-multi30k.md, kept to bridge them."""
     from data.text.detokenize import detokenize
     from utils.run.checkpoints import load_task
 
     tokenizer = load_task(out / "seed-1" / "best.ckpt", "seq2seq", "cpu").tgt_tokenizer
-    normalised = []
-    for line in (DATA / f"{split}.en").read_text(encoding="utf-8").splitlines():
-        text = tokenizer.normalizer.normalize_str(line) if tokenizer.normalizer else line
-        normalised.append(detokenize(" ".join(piece for piece, _ in tokenizer.pre_tokenizer.pre_tokenize_str(text))))
-    return normalised
+    both = {}
+    for split in ("val", TEST):
+        untouched = (DATA / f"{split}.en").read_text(encoding="utf-8").splitlines()
+        normalised = []
+        for line in untouched:
+            text = tokenizer.normalizer.normalize_str(line) if tokenizer.normalizer else line
+            pieces = (piece for piece, _ in tokenizer.pre_tokenizer.pre_tokenize_str(text))
+            normalised.append(detokenize(" ".join(pieces)))
+        both[split] = (untouched, normalised)
+    return both
 
 
-def score(hypotheses: Path, split: str, old_references: list[str]) -> dict[str, float]:
+def score(hypotheses: Path, refs: list[str], old_references: list[str]) -> dict[str, float]:
     hyps = hypotheses.read_text(encoding="utf-8").splitlines()
-    refs = (DATA / f"{split}.en").read_text(encoding="utf-8").splitlines()
     bleu, chrf = bleu_and_chrf(hyps, refs)
     bleu_lc, _ = bleu_and_chrf(hyps, refs, lowercase=True)
     bleu_old, _ = bleu_and_chrf(hyps, old_references)
@@ -193,13 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     runs = train_runs(out, args.epochs, args.last, [1, 2])
     for n in range(2, args.last + 1):
         average(out, n, args.epochs)
-    old_references = {split: normalised_references(out, split) for split in ("val", TEST)}
+    refs = references(out)
     rows = []
     for variant in variants(args.last, args.epochs):
         val, _ = decode(out, variant, "val", args.epochs)
         test, seconds = decode(out, variant, TEST, args.epochs)
-        rows.append({"variant": variant.name, "val": score(val, "val", old_references["val"]),
-                     "test": score(test, TEST, old_references[TEST]),
+        rows.append({"variant": variant.name, "val": score(val, *refs["val"]), "test": score(test, *refs[TEST]),
                      "seconds": seconds})
         print(f"{variant.name}: val {rows[-1]['val']['bleu']:.2f}, test {rows[-1]['test']['bleu']:.2f} "
               f"({seconds:.0f} s)", file=sys.stderr, flush=True)

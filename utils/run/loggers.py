@@ -61,16 +61,14 @@ def build_logger(config: Config, run_dir: Path) -> Optional[Logger]:
     return _wandb_logger(config.wandb_project, run_dir, run_id, resume=config.resume, config=config.to_dict())
 
 
-def keep_earlier_csv_metrics(log_dir: Path) -> Optional[Path]:
+def keep_earlier_csv_metrics(log_dir: Path) -> None:
     """Lightning's CSVLogger deletes an existing ``metrics.csv`` when it starts, so a resumed run would lose the
     epochs before the interruption: they move to ``metrics-K.csv`` first (K counting earlier invocations)."""
     current = log_dir / "metrics.csv"
     if not current.is_file():
-        return None
-    kept = log_dir / f"metrics-{len(list(log_dir.glob('metrics-*.csv')))}.csv"
-    current.rename(kept)
+        return
+    current.rename(log_dir / f"metrics-{len(list(log_dir.glob('metrics-*.csv')))}.csv")
     warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
-    return kept
 
 
 def _wandb_logger(project: str, run_dir: Path, run_id: str, resume: bool, **options: Any) -> Logger:
