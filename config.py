@@ -94,9 +94,13 @@ class Config:
                                   "splitting: a backtest fold that ends earlier")
     series_id: Optional[str] = _opt(
         None, "many series in one long CSV: the column naming each row's series (one global model over all)")
-    mase_season: int = _opt(
-        1, "--series_id: the step m of MASE's in-sample seasonal difference (M4: 1 weekly and yearly, 4 quarterly, "
-           "12 monthly, 24 hourly); OWA is reported at m = 1, where Naive2 repeats the last value")
+    mase_season: Optional[int] = _opt(
+        None, "--series_id: the step m of MASE's in-sample seasonal difference (M4: 1 weekly and yearly, 4 quarterly, "
+              "12 monthly, 24 hourly; default: --season, else 1); OWA is reported at m = 1, where Naive2 repeats "
+              "the last value")
+    batches_per_epoch: Optional[int] = _opt(
+        None, "--series_id: an epoch is this many series-balanced training batches (default 200; 0 = one draw per "
+              "training window)")
     static_columns: Optional[str] = _opt(
         None, "--series_id: comma-separated per-series constants (numeric, or text categories, which are embedded)")
     future_columns: Optional[str] = _opt(
@@ -245,7 +249,7 @@ class Config:
             if isinstance(value, float) and not math.isfinite(value):
                 raise UserInputError(f"--{f.name} must be a finite number, got {value}")
         positive = ["epochs", "batch_size", "seq_len", "horizon", "hidden_size", "num_layers", "input_size",
-                    "num_nodes", "emb_size", "segment_len", "mase_season", "beam_size", "max_len", "vocab_size",
+                    "num_nodes", "emb_size", "segment_len", "beam_size", "max_len", "vocab_size",
                     "n_heads", "ff_size", "warmup_steps"]
         for name in positive:
             if getattr(self, name) < 1:
@@ -340,6 +344,10 @@ class Config:
                     raise UserInputError(f"{flag} describes each series of a panel: it needs --series_id COL")
         if self.series_embedding < 0:
             raise UserInputError(f"--series_embedding must be >= 0, got {self.series_embedding}")
+        if self.mase_season is not None and self.mase_season < 1:
+            raise UserInputError(f"--mase_season must be >= 1, got {self.mase_season}")
+        if self.batches_per_epoch is not None and self.batches_per_epoch < 0:
+            raise UserInputError(f"--batches_per_epoch must be >= 0, got {self.batches_per_epoch}")
         if self.series_id is None and not self.future_columns:
             return
         flag = "--series_id" if self.series_id is not None else "--future_columns"
@@ -351,6 +359,10 @@ class Config:
             what = f"--model {self.model}" if self.model in PARAMETER_FREE else f"--loss {self.loss}"
             raise UserInputError(f"{what} cannot read covariates (--future_columns, --static_columns, "
                                  "--series_embedding, --time_features with --series_id)")
+
+    def mase_m(self) -> int:
+        """MASE's season m: ``--mase_season``, else the ``--season`` the user gave, else 1."""
+        return int(self.mase_season or self.season or 1)
 
     def column_list(self, name: str) -> list[str]:
         """A comma-separated column flag (``static_columns``, ``future_columns``) as a list of names."""

@@ -116,18 +116,6 @@ def checked_dates(frame: pd.DataFrame, column: str, path: str, unique: bool = Tr
     return dates
 
 
-def series_in_time_order(values: pd.DataFrame, dates: pd.Series, raw: pd.Series, path: str,
-                         series: str) -> tuple[pd.DataFrame, pd.Series]:
-    """One panel series' rows and parsed dates sorted by time (stable); a timestamp repeated within the series is
-    refused naming the series, the file line and the cell as written (``raw``, the unparsed date column)."""
-    repeated = dates.index[dates.duplicated()]
-    if len(repeated):
-        raise UserInputError(f"{path}: series '{series}', line {repeated[0] + 2}: the timestamp "
-                             f"{raw.loc[repeated[0]]!r} appears twice")
-    order = np.argsort(dates.to_numpy(), kind="stable")
-    return values.iloc[order], dates.iloc[order]
-
-
 def detect_date_column(frame: pd.DataFrame) -> str | None:
     """A column called date/time/timestamp, or else the first text column that parses as datetimes."""
     for column in frame.columns:

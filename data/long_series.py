@@ -17,6 +17,7 @@ from data.numeric import NumericDataModule
 from data.splits import SplitBorders, date_borders, split_borders, without_last_rows
 from data.time_features import time_feature_frame
 from data.windows import WindowDataset, window_count
+from data.segments import fill_gaps
 from data.series_meta import SeriesMeta, series_meta_of
 from utils.errors import UserInputError
 
@@ -48,7 +49,9 @@ class LongSeriesDataModule(NumericDataModule):
                 warnings.warn(f"{cfg.data_path}: rows were not in time order; sorted by '{date_column}'")
                 frame, dates = frame.iloc[order].reset_index(drop=True), dates.iloc[order].reset_index(drop=True)
         values = to_numeric_checked(frame, input_columns, cfg.data_path, dialect.decimal)
-        values = handle_missing(values, cfg.fillna, cfg.data_path)
+        values = values.replace([np.inf, -np.inf], np.nan)
+        if cfg.fillna in ("error", "drop"):  # ffill/interpolate wait for the split: each split fills from its past
+            values = handle_missing(values, cfg.fillna, cfg.data_path)
         if dates is not None:
             dates = dates.loc[values.index].reset_index(drop=True)
         values = values.reset_index(drop=True)
@@ -61,6 +64,14 @@ class LongSeriesDataModule(NumericDataModule):
             raise UserInputError(f"{cfg.data_path}: --val_start/--test_start need a date column")
         borders = date_borders(dates, cfg) if cfg.val_start is not None else split_borders(len(values), cfg)
         self._check_lengths(borders)
+        if cfg.fillna in ("ffill", "interpolate") and values.isna().to_numpy().any():
+            cuts = np.array([[borders.val[0], borders.test[0], borders.test[1]]])
+            try:
+                filled = fill_gaps(values.to_numpy(), np.array([0, len(values)]), cuts, cfg.fillna)
+            except ValueError:
+                raise UserInputError(f"{cfg.data_path}: no observed value in the training rows to start --fillna "
+                                     f"{cfg.fillna} from") from None
+            values = pd.DataFrame(filled, columns=values.columns)
         with np.errstate(all="ignore"), warnings.catch_warnings():  # overflow is reported by check_scaled
             warnings.simplefilter("ignore", RuntimeWarning)
             scaler = StandardScaler().fit(values.iloc[borders.train[0]:borders.train[1]].to_numpy())

@@ -1,91 +1,203 @@
-"""Many series in one long CSV (``--series_id COL``: one row per series and time step), for one global model.
+"""Many series in one long table (``--series_id COL``: one row per series and time step), for one global model.
 
-Each series is split on its own (``--split last_horizon``: its last ``horizon`` steps are test, the ``horizon``
-before them validation, the M4 protocol; ``--split ratios``: the ratios of its own rows) and scaled on its own
-training rows. Windows never cross a series boundary and stay lazy views of one row tensor. Training windows are
-drawn so that every series weighs the same, whatever its length (:class:`data.samplers.SeriesBalancedSampler`).
+The panel is read once (:mod:`data.panel_table`: CSV, Parquet, or a directory of Parquet files), its raw values
+held once as float32. Each series is split on its own and scaled on its own training rows
+(:mod:`data.panel_splits`), all series at once. A window is addressed as (series, position) from per-series
+offsets: nothing is stored per window, and each batch is gathered and scaled when drawn. Training draws series
+first, then a position (:class:`data.samplers.SeriesBalancedSampler`), a fixed budget of batches per epoch
+(``--batches_per_epoch``). Under DDP each process reads and holds only its shard of the series (series ``k`` in
+order of first appearance goes to rank ``k mod world``); validation and test scores are reduced over the ranks.
+``predict`` builds its inputs from the same reader (:mod:`data.panel_inputs`).
 """
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from data.base import SPLITS
-from data.covariates import fit_static_encoding, per_series_statics
-from data.csv_reading import (check_scaled, checked_dates, detect_date_column, handle_missing, read_csv_checked,
-                              series_in_time_order, to_numeric_checked)
+from data.covariates import fit_static_encoding
 from data.numeric import NumericDataModule
+from data.panel_meta import PanelLayout, PanelScale
+from data.panel_splits import SplitSettings, panel_borders, parse_cutoffs, series_scales, window_counts
+from data.panel_table import PanelRequest, PanelSource, PanelTable, infer_frequency_of, open_panel_source, \
+    read_panel_table
 from data.samplers import SeriesBalancedSampler
+from data.segments import fill_gaps, row_blocks
 from data.series_meta import SeriesSpec
-from data.splits import date_borders, split_borders, without_last_rows
-from data.time_features import time_feature_frame
-from data.windows import collate_prebatched, window_count
+from data.time_features import TIME_FEATURES, calendar_features
+from data.windows import collate_prebatched
 from utils.errors import UserInputError
 
+# An epoch of a panel is this many series-balanced batches (NeuralForecast counts steps the same way), unless
+# --batches_per_epoch says otherwise; chosen on validation (docs/panel-scale.md#the-epoch-budget).
+DEFAULT_BATCHES_PER_EPOCH = 200
 
-@dataclass(frozen=True)
-class PanelScale:
-    """Per kept series (in file order): its id, each target's training mean and standard deviation, and the M4
-    MASE denominator (mean absolute ``season``-step difference of its targets before the test split, original
-    units, as M4 defines it; NaN where that is zero or undefined). ``statics``: how static columns are encoded
-    (a :class:`~data.covariates.StaticEncoding` as a dict), None without ``--static_columns``. ``columns`` and
-    ``numeric_mean``/``numeric_std`` (series, numeric columns) are what ``predict`` needs to rebuild the inputs:
-    the scaled columns in order (inputs, then future-only covariates), the inputs, targets, future covariates,
-    the date column and the file's frequency."""
-    ids: list[str]
-    target_mean: np.ndarray  # (series, targets)
-    target_std: np.ndarray
-    mase_scale: np.ndarray
-    statics: Optional[dict[str, Any]] = None
-    numeric_mean: Optional[np.ndarray] = None  # (series, numeric columns)
-    numeric_std: Optional[np.ndarray] = None
-    columns: Optional[dict[str, Any]] = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"ids": self.ids, "target_mean": self.target_mean.tolist(), "target_std": self.target_std.tolist(),
-                "mase_scale": self.mase_scale.tolist(), "statics": self.statics,
-                "numeric_mean": None if self.numeric_mean is None else self.numeric_mean.tolist(),
-                "numeric_std": None if self.numeric_std is None else self.numeric_std.tolist(),
-                "columns": self.columns}
+def process_shard(config: Any) -> tuple[int, int]:
+    """``(rank, world)`` of this process in the run: from the launcher's environment (torchrun, SLURM, Lightning's
+    DDP children), else from the flags (the process that launches the others is rank 0 of node ``NODE_RANK``)."""
+    if "WORLD_SIZE" in os.environ and "RANK" in os.environ:
+        return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    per_node = _devices_per_node(config)
+    nodes = max(int(getattr(config, "num_nodes", 1) or 1), 1)
+    world = per_node * nodes
+    if world <= 1 or not str(getattr(config, "strategy", "auto")).startswith(("ddp", "auto")):
+        return 0, 1
+    node = int(os.environ.get("NODE_RANK", os.environ.get("GROUP_RANK", "0")))
+    return node * per_node + int(os.environ.get("LOCAL_RANK", "0")), world
+
+
+def _devices_per_node(config: Any) -> int:
+    text = str(getattr(config, "devices", "1")).strip()
+    if text == "auto":
+        gpu = getattr(config, "accelerator", "auto") in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+        return torch.cuda.device_count() if gpu else 1
+    if "," in text:
+        return len([p for p in text.split(",") if p])
+    try:
+        return max(int(text), 1)
+    except ValueError:
+        return 1
+
+
+@dataclass
+class PanelStore:
+    """What the three splits' datasets share: the raw float32 rows, each held series' first row, its scaler,
+    which numeric columns are inputs / targets / future covariates, its static codes and its place in the
+    panel's series index; the times only when calendar features are read."""
+
+    values: Any  # (rows, C) float32 array or data.panel_table.ChunkedRows
+    starts: np.ndarray  # (K,) int64
+    mean: np.ndarray  # (K, C) float64
+    std: np.ndarray
+    input_pos: list[int]
+    target_pos: list[int]
+    future_pos: list[int]
+    statics: Tensor  # (K, S) float32
+    index: np.ndarray  # (K,) int64 series index
+    times: Optional[np.ndarray] = None  # (rows,) int64 ns with --time_features
 
 
 class PanelWindowDataset(Dataset):
-    """Window ``i`` starts at row ``starts[i]`` of the concatenated series and belongs to series ``series[i]``:
-    ``(inputs (seq_len, F), targets (horizon, T), series index, future covariates (horizon, C), statics (S,))``,
-    the last two with zero width when the run has none; ``__getitems__`` gathers a batch at once."""
+    """The stride-1 windows of one split: series ``k`` has ``count[k]`` windows starting at positions
+    ``first[k], first[k] + 1, ...`` of its rows. Window ``i`` is found by a binary search of the cumulative
+    counts; ``__getitems__`` gathers and scales a whole batch: ``(inputs (seq_len, F), targets (horizon, T),
+    series index, future covariates (horizon, C), statics (S,))``, the last two with zero width when the run has
+    none."""
 
-    def __init__(self, inputs: Tensor, targets: Tensor, future: Tensor, statics: Tensor, starts: Tensor,
-                 series: Tensor, seq_len: int, horizon: int) -> None:
-        self.inputs, self.targets, self.future, self.statics = inputs, targets, future, statics
-        self.starts, self.series = starts, series
-        self.input_offsets = torch.arange(seq_len)
-        self.target_offsets = torch.arange(seq_len, seq_len + horizon)
+    def __init__(self, store: PanelStore, first: np.ndarray, count: np.ndarray, seq_len: int, horizon: int) -> None:
+        self.store = store
+        self.first = np.asarray(first, dtype=np.int64)
+        self.count = np.asarray(count, dtype=np.int64)
+        self.window_start = np.concatenate([[0], np.cumsum(self.count)]).astype(np.int64)
+        self.seq_len, self.horizon = seq_len, horizon
+        self.offsets = np.arange(seq_len + horizon, dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self.starts)
+        return int(self.window_start[-1])
+
+    def series_of(self, indices: np.ndarray) -> np.ndarray:
+        """The held series (0..K-1) of each window index."""
+        return np.searchsorted(self.window_start, indices, side="right") - 1
+
+    @property
+    def series(self) -> Tensor:
+        """Each window's series index (model index), in window order."""
+        return torch.from_numpy(np.repeat(self.store.index, self.count))
 
     def __getitem__(self, index: int) -> tuple[Tensor, ...]:
         return tuple(part[0] for part in self.__getitems__([index]))
 
     def __getitems__(self, indices: list[int]) -> tuple[Tensor, ...]:
-        index = torch.as_tensor(indices, dtype=torch.long)
-        starts = self.starts[index]
-        series = self.series[index]
-        target_rows = starts[:, None] + self.target_offsets
-        return (self.inputs[starts[:, None] + self.input_offsets], self.targets[target_rows], series,
-                self.future[target_rows], self.statics[series])
+        index = np.asarray(indices, dtype=np.int64)
+        if len(index) and (index.min() < 0 or index.max() >= len(self)):
+            raise IndexError("window index out of range")
+        held = self.series_of(index)
+        store = self.store
+        position = self.first[held] + (index - self.window_start[held])
+        rows = (store.starts[held] + position)[:, None] + self.offsets
+        raw = np.asarray(store.values[rows], dtype=np.float64)  # (B, L, C)
+        scaled = ((raw - store.mean[held][:, None, :]) / store.std[held][:, None, :]).astype(np.float32)
+        past, ahead = scaled[:, :self.seq_len], scaled[:, self.seq_len:]
+        x, future = past[:, :, store.input_pos], ahead[:, :, store.future_pos]
+        if store.times is not None:
+            calendar = calendar_features(store.times[rows])
+            x = np.concatenate([x, calendar[:, :self.seq_len]], axis=2)
+            future = np.concatenate([future, calendar[:, self.seq_len:]], axis=2)
+        held_tensor = torch.from_numpy(held)
+        return (torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(ahead[:, :, store.target_pos])),
+                torch.from_numpy(store.index[held]), torch.from_numpy(np.ascontiguousarray(future)),
+                store.statics[held_tensor])
+
+
+@dataclass(frozen=True)
+class PanelColumns:
+    """Which column plays which part, decided from the file's header and the flags."""
+
+    series_id: Optional[str]
+    statics: list[str]
+    date: Optional[str]
+    inputs: list[str]
+    targets: list[str]
+    future: list[str]
+
+    @property
+    def numeric(self) -> list[str]:
+        return self.inputs + [c for c in self.future if c not in self.inputs]
+
+
+def panel_columns(source: PanelSource, config: Any) -> PanelColumns:
+    """The column layout of a training panel; a missing or misused column is one line. A ``--future_columns``
+    column is known ahead: it is an input (its past) and a horizon covariate, never a target, also with
+    ``--features M`` (a note says so)."""
+    path = source.path
+    columns = list(source.columns)
+    id_column = None
+    if config.series_id is not None:
+        id_column = str(config.series_id)
+        if id_column not in columns:
+            raise UserInputError(f"{path}: --series_id column '{id_column}' not found; columns are "
+                                 f"{', '.join(columns[:12])}")
+    statics = config.column_list("static_columns")
+    for column in statics:
+        if column not in columns:
+            raise UserInputError(f"{path}: --static_columns column '{column}' not found")
+    date = source.detect_date_column(exclude=[c for c in [id_column, *statics] if c is not None])
+    values = [c for c in columns if c not in (id_column, date) and c not in statics]
+    if not values:
+        raise UserInputError(f"{path}: no value columns besides the series id, static and date columns")
+    target = config.target if config.target is not None else values[-1]
+    if target not in values:
+        raise UserInputError(f"{path}: target column '{target}' not found; columns are {', '.join(values[:12])}")
+    future = config.column_list("future_columns")
+    for column in future:
+        if column not in values:
+            raise UserInputError(f"{path}: --future_columns column '{column}' not found among the value columns "
+                                 f"{', '.join(values[:12])}")
+        if column == target:
+            raise UserInputError(f"{path}: the target '{target}' cannot be a --future_columns covariate")
+    inputs = [target] if config.features == "S" else values
+    targets = [c for c in values if c not in future] if config.features == "M" else [target]
+    if config.features == "M" and len(targets) < len(values):
+        warnings.warn(f"{path}: --future_columns {', '.join(future)} are known ahead: inputs and horizon "
+                      f"covariates, not targets (forecasting {', '.join(targets)})")
+    if config.time_features and date is None:
+        raise UserInputError(f"{path}: --time_features needs a date column")
+    if config.val_start is not None and date is None:
+        raise UserInputError(f"{path}: --val_start/--test_start need a date column")
+    return PanelColumns(id_column, statics, date, inputs, targets, future)
 
 
 class PanelDataModule(NumericDataModule):
-    """After ``load()``: ``spec``, ``target_names``, ``panel`` (a :class:`PanelScale`) and one
+    """After ``load()``: ``spec``, ``target_names``, ``panel`` (a :class:`~data.panel_meta.PanelScale`) and one
     :class:`PanelWindowDataset` per split. Without ``--series_id`` (a one-series file with ``--future_columns``)
     the whole file is one series named after the file."""
 
@@ -93,148 +205,204 @@ class PanelDataModule(NumericDataModule):
 
     def load(self) -> None:
         cfg = self.config
-        frame, dialect = read_csv_checked(cfg.data_path, cfg.delimiter, cfg.decimal)
-        ids = self._series_ids(frame)
-        static_columns, future_columns = cfg.column_list("static_columns"), cfg.column_list("future_columns")
-        statics = per_series_statics(frame, ids, static_columns, cfg.data_path) if static_columns else None
-        rest = frame.drop(columns=[c for c in [cfg.series_id, *static_columns] if c is not None])
-        date_column = detect_date_column(rest)
-        value_columns = [str(c) for c in rest.columns if str(c) != date_column]
-        if not value_columns:
-            raise UserInputError(f"{cfg.data_path}: no value columns besides the series id, static and date columns")
-        target = cfg.target if cfg.target is not None else value_columns[-1]
-        if target not in value_columns:
-            raise UserInputError(f"{cfg.data_path}: target column '{target}' not found; columns are "
-                                 f"{', '.join(value_columns[:12])}")
-        for column in future_columns:
-            if column not in value_columns:
-                raise UserInputError(f"{cfg.data_path}: --future_columns column '{column}' not found among the value "
-                                     f"columns {', '.join(value_columns[:12])}")
-            if column == target:
-                raise UserInputError(f"{cfg.data_path}: the target '{target}' cannot be a --future_columns covariate")
-        input_columns = [target] if cfg.features == "S" else value_columns
-        target_columns = value_columns if cfg.features == "M" else [target]
-        numeric_columns = input_columns + [c for c in future_columns if c not in input_columns]
-        values = to_numeric_checked(frame, numeric_columns, cfg.data_path, dialect.decimal)
-        if cfg.fillna == "error":
-            handle_missing(values, "error", cfg.data_path)  # names the file line of the first bad cell
-        if cfg.time_features and date_column is None:
-            raise UserInputError(f"{cfg.data_path}: --time_features needs a date column")
-        if cfg.val_start is not None and date_column is None:
-            raise UserInputError(f"{cfg.data_path}: --val_start/--test_start need a date column")
-        dates = checked_dates(frame, date_column, cfg.data_path, unique=False) if date_column else None
-        frequencies = set()
-        order = pd.unique(ids.to_numpy())
-        inputs, targets, future = [], [], []
-        starts: dict[str, list[np.ndarray]] = {split: [] for split in SPLITS}
-        owners: dict[str, list[np.ndarray]] = {split: [] for split in SPLITS}
-        kept, means, stds, mase, numeric_means, numeric_stds = [], [], [], [], [], []
-        offset, skipped = 0, 0
-        season = cfg.mase_season
-        target_pos = [numeric_columns.index(c) for c in target_columns]
-        for series_id, rows in ids.groupby(ids, sort=False).groups.items():
-            part = values.loc[rows]
-            when = None
-            if dates is not None:
-                part, when = series_in_time_order(part, dates.loc[rows], frame[date_column], cfg.data_path,
-                                                  str(series_id))
-                if len(when) >= 3:
-                    frequencies.add(pd.infer_freq(pd.DatetimeIndex(when)))
-            part = handle_missing(part, cfg.fillna, cfg.data_path)
-            if when is not None:
-                when = when.loc[part.index].reset_index(drop=True)
-            part = part.reset_index(drop=True)
-            try:
-                if cfg.drop_last_rows:
-                    part = part.iloc[:without_last_rows(len(part), cfg, str(series_id))]
-                    when = when.iloc[:len(part)] if when is not None else None
-                borders = (date_borders(when, cfg, series=str(series_id)) if cfg.val_start is not None
-                           else split_borders(len(part), cfg, series=str(series_id)))
-            except UserInputError:  # too short for the split: skipped like any too-short series
-                skipped += 1
-                continue
-            train_start, train_end = borders.train
-            if window_count(train_end - train_start, cfg.seq_len, cfg.horizon) < 1:
-                skipped += 1
-                continue
-            train = part.iloc[train_start:train_end]
-            mean, std = train.mean().to_numpy(), train.std(ddof=0).to_numpy()
-            std = np.where(std > 0, std, 1.0)  # a constant series is centred, not divided by zero
-            scaled = pd.DataFrame(check_scaled(((part - mean) / std).to_numpy(), numeric_columns, cfg.data_path),
-                                  columns=numeric_columns)
-            calendar = time_feature_frame(when) if cfg.time_features else pd.DataFrame(index=scaled.index)
-            index = len(kept)
-            for split in SPLITS:
-                start, end = getattr(borders, split)
-                first = max(0, start - cfg.seq_len)
-                count = window_count(end - first, cfg.seq_len, cfg.horizon)
-                starts[split].append(np.arange(count) + first + offset)
-                owners[split].append(np.full(count, index))
-            inputs.append(np.concatenate([scaled[input_columns].to_numpy(), calendar.to_numpy()], axis=1))
-            targets.append(scaled[target_columns].to_numpy())
-            future.append(np.concatenate([scaled[future_columns].to_numpy(), calendar.to_numpy()], axis=1))
-            kept.append(str(series_id))
-            means.append(mean[target_pos])
-            stds.append(std[target_pos])
-            numeric_means.append(mean)
-            numeric_stds.append(std)
-            history = part.iloc[:borders.test[0]][target_columns].to_numpy()  # M4: the whole in-sample part
-            diffs = (np.abs(history[season:] - history[:-season]).mean(axis=0) if len(history) > season
-                     else np.full(len(target_columns), np.nan))
-            mase.append(np.where(diffs > 0, diffs, np.nan))
-            offset += len(part)
-        if len({f for f in frequencies if f is not None}) > 1:
-            raise UserInputError(f"{cfg.data_path}: the series have different frequencies "
-                                 f"({', '.join(sorted(f for f in frequencies if f))}); one file, one frequency")
-        if not kept:
-            raise UserInputError(f"{cfg.data_path}: no series has --seq_len {cfg.seq_len} + --horizon "
-                                 f"{cfg.horizon} training rows after the split")
-        if skipped:
-            warnings.warn(f"{cfg.data_path}: {skipped} of {len(order)} series are shorter than --seq_len + "
-                          "--horizon after the split and were skipped")
-        encoding = fit_static_encoding(statics.loc[kept]) if statics is not None else None
-        static_table = (torch.tensor(encoding.encode(statics.loc[kept])) if encoding is not None
-                        else torch.zeros(len(kept), 0))
-        tensors = [torch.tensor(np.concatenate(parts), dtype=torch.float32) for parts in (inputs, targets, future)]
-        for split in SPLITS:
-            self.datasets[split] = PanelWindowDataset(
-                *tensors, static_table, torch.as_tensor(np.concatenate(starts[split]), dtype=torch.long),
-                torch.as_tensor(np.concatenate(owners[split]), dtype=torch.long), cfg.seq_len, cfg.horizon)
-        known = sorted(f for f in frequencies if f is not None)
-        layout = {"numeric": numeric_columns, "inputs": input_columns, "targets": target_columns,
-                  "future": future_columns, "date": date_column, "frequency": known[0] if known else None}
-        self.panel = PanelScale(kept, np.array(means), np.array(stds), np.array(mase),
-                                encoding.to_dict() if encoding is not None else None,
-                                np.array(numeric_means), np.array(numeric_stds), layout)
-        self.columns, self.target_names = input_columns, target_columns
-        self.target_mean, self.target_std = np.zeros(len(target_columns)), np.ones(len(target_columns))
-        self.spec = SeriesSpec(n_features=tensors[0].shape[1], seq_len=cfg.seq_len, horizon=cfg.horizon,
-                               n_targets=len(target_columns),
-                               target_index=tuple(input_columns.index(c) for c in target_columns),
-                               n_future=tensors[2].shape[1],
-                               static_cardinalities=encoding.cardinalities if encoding is not None else (),
-                               n_series=len(kept))
+        source = open_panel_source(cfg.data_path, cfg.delimiter, cfg.decimal)
+        columns = panel_columns(source, cfg)
+        settings = SplitSettings.of(cfg)
+        parse_cutoffs(settings)  # a bad date is one line now, not a skipped series each
+        rank, world = process_shard(cfg)
+        self.rank, self.world = rank, world
+        all_ids: dict[str, np.ndarray] = {}
 
-    def _series_ids(self, frame: pd.DataFrame) -> pd.Series:
-        """Each row's series as text; the file's name for every row of a one-series file."""
-        cfg = self.config
-        if cfg.series_id is None:
-            return pd.Series(Path(cfg.data_path).stem, index=frame.index)
-        id_column = str(cfg.series_id)
-        if id_column not in [str(c) for c in frame.columns]:
-            raise UserInputError(f"{cfg.data_path}: --series_id column '{id_column}' not found; columns are "
-                                 f"{', '.join(map(str, frame.columns[:12]))}")
-        ids = frame[id_column].astype(str)
-        if len(frame) > 1 and ids.nunique() == len(frame):
-            raise UserInputError(f"{cfg.data_path}: every row of '{id_column}' is a different series (one row "
-                                 "each): is --series_id the right column?")
-        return ids
+        def keep(ids: np.ndarray) -> np.ndarray:
+            all_ids["ids"] = ids
+            if world > len(ids):
+                raise UserInputError(f"{cfg.data_path}: {len(ids)} series for {world} processes; each process "
+                                     "needs at least one series (use fewer --devices or --num_nodes)")
+            return np.arange(len(ids)) % world == rank
+
+        request = PanelRequest(columns.series_id, tuple(columns.numeric), tuple(columns.statics), columns.date,
+                               keep if world > 1 else None, Path(cfg.data_path).stem)
+        table = read_panel_table(source, request)
+        global_ids = all_ids.get("ids", table.ids)
+        if world == 1 and columns.series_id is not None and table.n_series == len(table.values) > 1:
+            raise UserInputError(f"{cfg.data_path}: every row of '{columns.series_id}' is a different series (one "
+                                 "row each): is --series_id the right column?")
+        frequency = infer_frequency_of(table)
+        table = repair_missing(table, cfg.fillna, settings, columns)
+        borders, usable = panel_borders(table.lengths, settings, table.times, table.offsets)
+        first, count = window_counts(borders, cfg.seq_len, cfg.horizon)
+        kept = usable & (count[:, 0] >= 1)
+        skipped = table.n_series - int(kept.sum())
+        if not kept.any():
+            raise UserInputError(_nothing_kept(cfg, table, settings))
+        if skipped:
+            warnings.warn(f"{cfg.data_path}: {skipped} of {table.n_series} series are shorter than --seq_len + "
+                          "--horizon after the split and were skipped")
+        if cfg.fillna in ("ffill", "interpolate"):
+            table = fill_panel(table, borders, kept, cfg.fillna)
+        target_pos = [columns.numeric.index(c) for c in columns.targets]
+        season = cfg.mase_m()
+        scales = series_scales(table.values, table.offsets, borders, target_pos, season)
+        held = np.flatnonzero(kept)
+        index = _global_index(global_ids, table.ids[held])
+        encoding = fit_static_encoding(_all_statics(source, request, table, world)) if columns.statics else None
+        static_table = (torch.tensor(encoding.encode(table.statics.iloc[held]), dtype=torch.float32)
+                        if encoding is not None else torch.zeros(len(held), 0))
+        layout = PanelLayout(columns.series_id, columns.numeric, columns.inputs, columns.targets, columns.future,
+                             columns.date, frequency, [str(i) for i in global_ids],
+                             encoding.to_dict() if encoding is not None else None, season)
+        self.panel = PanelScale(layout, index, scales.mean[held], scales.std[held], scales.val_mase[held],
+                                scales.test_mase[held])
+        numeric = columns.numeric
+        store = PanelStore(table.values, table.offsets[:-1][held], scales.mean[held], scales.std[held],
+                           [numeric.index(c) for c in columns.inputs], target_pos,
+                           [numeric.index(c) for c in columns.future], static_table, index,
+                           np.asarray(table.times) if cfg.time_features else None)
+        for k, split in enumerate(SPLITS):
+            self.datasets[split] = PanelWindowDataset(store, first[held, k], count[held, k], cfg.seq_len, cfg.horizon)
+        self.table_rows = len(table.values)
+        calendar = len(TIME_FEATURES) if cfg.time_features else 0
+        self.columns, self.target_names = columns.inputs, columns.targets
+        self.target_mean, self.target_std = np.zeros(len(columns.targets)), np.ones(len(columns.targets))
+        self.spec = SeriesSpec(n_features=len(columns.inputs) + calendar, seq_len=cfg.seq_len, horizon=cfg.horizon,
+                               n_targets=len(columns.targets),
+                               target_index=tuple(columns.inputs.index(c) for c in columns.targets),
+                               n_future=len(columns.future) + calendar,
+                               static_cardinalities=encoding.cardinalities if encoding is not None else (),
+                               n_series=len(global_ids))
+
+    def batches_per_epoch(self) -> int:
+        """Training batches per epoch: ``--batches_per_epoch`` (0: one draw per training window), else the
+        default budget."""
+        chosen = self.config.batches_per_epoch
+        if chosen is None:
+            return DEFAULT_BATCHES_PER_EPOCH
+        if chosen == 0:
+            if self.world > 1:
+                return max(1, -(-len(self.datasets["train"]) // self.config.batch_size))
+            return 0
+        return chosen
 
     def make_loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        sampler = SeriesBalancedSampler(dataset.series, self.config.seed) if shuffle else None  # type: ignore
+        sampler = None
+        if shuffle:
+            budget = self.batches_per_epoch()
+            draws = budget * self.config.batch_size if budget else len(dataset)
+            sampler = SeriesBalancedSampler(torch.from_numpy(dataset.count), self.config.seed,  # type: ignore
+                                            draws=draws, rank=self.rank)
         return DataLoader(dataset, batch_size=self.config.batch_size, sampler=sampler,
                           num_workers=self.config.num_workers, collate_fn=collate_prebatched,
                           persistent_workers=self.config.num_workers > 0)
 
     def summary(self) -> dict[str, Any]:
-        return {**super().summary(), "series": len(self.panel.ids)}
+        return {**super().summary(), "series": len(self.panel.index)}
+
+
+def repair_missing(table: PanelTable, policy: str, settings: SplitSettings, columns: PanelColumns) -> PanelTable:
+    """NaN/inf cells: refused naming the first (``--fillna error``), or rows dropped (``drop``) before the split;
+    ``ffill``/``interpolate`` are applied per split later (:func:`fill_panel`)."""
+    bad_rows = _non_finite_rows(table.values)
+    if not len(bad_rows):
+        return table
+    if policy == "error":
+        values = table.values
+        for k, name in enumerate(table.columns):  # the first column with a gap, and its first line in the file
+            rows = bad_rows[~np.isfinite(np.asarray(values[bad_rows][:, k], dtype=np.float64))]
+            if len(rows):
+                file_rows = table.source_rows[rows] if table.source_rows is not None else rows
+                row = int(rows[np.argmin(file_rows)])
+                where, line = table.locate(row)
+                raise UserInputError(f"{where}: column '{name}', line {line}: missing, NaN or inf value (use --fillna "
+                                     "ffill|interpolate|drop to repair)")
+    if policy != "drop":
+        return table
+    keep = np.ones(len(table.values), dtype=bool)
+    keep[bad_rows] = False
+    series = np.repeat(np.arange(table.n_series), table.lengths)
+    lengths = np.bincount(series[keep], minlength=table.n_series)
+    values = np.asarray(table.values[np.flatnonzero(keep)])
+    if not len(values):
+        raise UserInputError(f"{table.path}: no usable rows left after --fillna drop")
+    return PanelTable(table.path, table.ids, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), values,
+                      table.columns, table.times[keep] if table.times is not None else None, table.date_column,
+                      table.statics, table.source_rows[keep] if table.source_rows is not None else np.flatnonzero(keep),
+                      table.files, table.file_starts)
+
+
+def _non_finite_rows(values: Any) -> np.ndarray:
+    found = []
+    offsets = np.arange(0, len(values) + 1, 1 << 22)
+    if offsets[-1] != len(values):
+        offsets = np.append(offsets, len(values))
+    for lo, hi in zip(offsets[:-1], offsets[1:]):
+        block = np.asarray(values[int(lo):int(hi)])
+        bad = ~np.isfinite(block).all(axis=1)
+        if bad.any():
+            found.append(np.flatnonzero(bad) + lo)
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
+def fill_panel(table: PanelTable, borders: np.ndarray, kept: np.ndarray, policy: str) -> PanelTable:
+    """``--fillna ffill|interpolate`` per series and split, from each split's own past (:func:`fill_gaps`); a
+    series with no observed value in its training rows is one line naming it."""
+    if not len(_non_finite_rows(table.values)):
+        return table
+    values = table.values.copy() if hasattr(table.values, "chunks") else np.array(table.values, dtype=np.float32)
+    splits = borders
+    for first, last in row_blocks(table.offsets):
+        lo, hi = int(table.offsets[first]), int(table.offsets[last])
+        block = np.asarray(values[lo:hi], dtype=np.float64)
+        if np.isfinite(block).all():
+            continue
+        try:
+            values[lo:hi] = fill_gaps(block, table.offsets[first:last + 1] - lo, splits[first:last], policy)
+        except ValueError as error:
+            series = first + int(error.args[0])
+            if kept[series]:
+                raise UserInputError(f"{table.path}: series '{table.ids[series]}' has no observed value in its "
+                                     f"training rows to start --fillna {policy} from") from None
+            values[lo:hi] = _fill_kept_only(block, table.offsets[first:last + 1] - lo, splits[first:last], policy,
+                                            kept[first:last])
+    return PanelTable(table.path, table.ids, table.offsets, values, table.columns, table.times, table.date_column,
+                      table.statics, table.source_rows, table.files, table.file_starts)
+
+
+def _fill_kept_only(block: np.ndarray, offsets: np.ndarray, borders: np.ndarray, policy: str,
+                    kept: np.ndarray) -> np.ndarray:
+    """A block where some skipped series cannot be filled: fill the kept ones series by series."""
+    out = block.copy()
+    for k in np.flatnonzero(kept):
+        lo, hi = int(offsets[k]), int(offsets[k + 1])
+        out[lo:hi] = fill_gaps(block[lo:hi], np.array([0, hi - lo]), borders[k:k + 1], policy)
+    return out
+
+
+def _global_index(global_ids: np.ndarray, held_ids: np.ndarray) -> np.ndarray:
+    """The place of each held id among all the panel's ids (order of first appearance)."""
+    import pandas as pd
+
+    return pd.Index(np.asarray(global_ids, dtype=object).astype(str)).get_indexer(
+        np.asarray(held_ids, dtype=object).astype(str)).astype(np.int64)
+
+
+def _all_statics(source: PanelSource, request: PanelRequest, table: PanelTable, world: int) -> Any:
+    """Every series' static values (the encoding must be the same on every rank): this table's, or under DDP a
+    second read of the id and static columns of the whole panel."""
+    if world == 1:
+        return table.statics
+    whole = read_panel_table(source, PanelRequest(request.series_id, (), request.statics, request.date, None,
+                                                  request.single_name))
+    return whole.statics
+
+
+def _nothing_kept(cfg: Any, table: PanelTable, settings: SplitSettings) -> str:
+    if settings.val_start is not None and table.times is not None:
+        import pandas as pd
+
+        first, last = pd.Timestamp(int(np.min(table.times))), pd.Timestamp(int(np.max(table.times)))
+        return (f"{cfg.data_path}: --val_start {settings.val_start} --test_start {settings.test_start} leave no "
+                f"series with training, validation and test rows and --seq_len {cfg.seq_len} + --horizon "
+                f"{cfg.horizon} training rows (the dates run {first} to {last})")
+    return (f"{cfg.data_path}: no series has --seq_len {cfg.seq_len} + --horizon {cfg.horizon} training rows "
+            "after the split")
+

@@ -71,22 +71,22 @@ class BucketBatchSampler(BatchSampler):
 
 
 class SeriesBalancedSampler(Sampler[int]):
-    """Training windows of a panel, ``len(series)`` draws per epoch with replacement, each series equally likely
-    and then each of its windows: the rule of ES-RNN and N-BEATS, so that a 2,000-step series does not outvote a
-    100-step one 20 to 1. Seeded by ``(seed, epoch)`` like :class:`EpochSeededSampler`. A series' windows are
-    consecutive indices, so a draw is a series and an offset into its run: O(draws), whatever the number of
-    windows (``torch.multinomial`` stops at 2**24 categories). Under DDP Lightning replaces it with a
-    DistributedSampler (uniform over windows)."""
+    """Training windows of a panel, drawn with replacement: each series equally likely, then each of its windows
+    (the rule of ES-RNN and N-BEATS, so that a 2,000-step series does not outvote a 100-step one 20 to 1).
+    ``counts[k]`` is series ``k``'s number of windows, which are consecutive indices of the dataset; a draw is a
+    series and an offset into its run, O(draws) whatever the number of windows (``torch.multinomial`` stops at
+    2**24 categories). ``draws`` per epoch (default: one per window); seeded by ``(seed, epoch, rank)``, so a
+    resumed run sees the batches of an uninterrupted one and each DDP process draws from its own shard."""
 
-    def __init__(self, series: torch.Tensor, seed: int) -> None:
-        if len(series) > 1 and bool((series[1:] < series[:-1]).any()):
-            raise ValueError("SeriesBalancedSampler needs each series' windows to be consecutive")
-        self.draws = len(series)
-        self.seed = seed
-        self.epoch = 0
-        _, counts = torch.unique_consecutive(series, return_counts=True)
-        self.counts = counts
+    def __init__(self, counts: torch.Tensor, seed: int, draws: int | None = None, rank: int = 0) -> None:
+        counts = torch.as_tensor(counts, dtype=torch.long)
         self.first = torch.cumsum(counts, 0) - counts
+        self.series = torch.nonzero(counts > 0).flatten()  # series without a window are never drawn
+        self.counts = counts
+        self.draws = int(counts.sum()) if draws is None else int(draws)
+        self.seed = seed
+        self.rank = rank
+        self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -95,7 +95,7 @@ class SeriesBalancedSampler(Sampler[int]):
         return self.draws
 
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed((self.seed * 100_003 + self.epoch) % 2**63)
-        which = torch.randint(len(self.counts), (self.draws,), generator=generator)
+        generator = torch.Generator().manual_seed((self.seed * 100_003 + self.epoch * 1_009 + self.rank) % 2**63)
+        which = self.series[torch.randint(len(self.series), (self.draws,), generator=generator)]
         offset = (torch.rand(self.draws, generator=generator, dtype=torch.float64) * self.counts[which]).long()
         yield from (self.first[which] + torch.minimum(offset, self.counts[which] - 1)).tolist()

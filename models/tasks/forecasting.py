@@ -16,6 +16,8 @@ from torch import Tensor
 from config import Config
 from models.forecasting.builder import build_forecaster
 from models.forecasting.covariates import CovariateDecoder
+from data.panel_meta import PER_SERIES, PanelLayout
+from utils.errors import UserInputError
 from data.series_meta import SeriesSpec
 from models.tasks.m4_metrics import PerSeriesMean, pooled, smape_terms
 from models.tasks.metrics import classification_metrics, regression_metrics
@@ -32,25 +34,39 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
 
     def __init__(self, config: dict[str, Any], spec: dict[str, Any], target_mean: list[float],
                  target_std: list[float], target_names: list[str], series: Optional[dict[str, Any]] = None,
-                 conformal_radii: Optional[list[Any]] = None, panel: Optional[dict[str, Any]] = None) -> None:
+                 conformal_radii: Optional[list[Any]] = None, panel: Optional[dict[str, Any]] = None,
+                 panel_arrays: Optional[dict[str, Any]] = None) -> None:
         """``series``: a :class:`~data.series_meta.SeriesMeta` as a dict (long CSVs), what ``predict`` needs to
         forecast from a CSV with nothing but the checkpoint; None in checkpoints written before it existed.
         ``conformal_radii``: ``(levels, horizon, n_targets)`` nested lists from :func:`utils.run.conformal.calibrate`
         (``--conformal``), stored in the checkpoint once calibrated. ``panel``: a
-        :class:`~data.panel.PanelScale` as a dict (``--series_id``): each series' target scaling and MASE scale;
-        batches then carry each window's series index, and val/test add the M4 scores."""
+        :class:`~data.panel_meta.PanelLayout` as a dict (``--series_id``): batches then carry each window's series
+        index, and val/test add the M4 scores. ``panel_arrays``: the per-series scalers and MASE scales over the
+        whole series index (:meth:`~data.panel_meta.PanelScale.full`, NaN for series another DDP process holds);
+        they become buffers, gathered across processes at ``setup`` and saved in the checkpoint's state, so they
+        are not hyperparameters."""
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["panel_arrays"], logger=False)
         self.config = Config.from_dict(config)
         self.spec = SeriesSpec.from_dict(spec)
         self.model = build_forecaster(self.config, self.spec)
         self.register_buffer("target_mean", torch.tensor(target_mean, dtype=torch.float32))
         self.register_buffer("target_std", torch.tensor(target_std, dtype=torch.float32))
-        self.panel_ids: list[str] = list(panel["ids"]) if panel else []
-        if panel:
-            self.register_buffer("series_mean", torch.tensor(panel["target_mean"], dtype=torch.float32))
-            self.register_buffer("series_std", torch.tensor(panel["target_std"], dtype=torch.float32))
-            self.register_buffer("mase_scale", torch.tensor(panel["mase_scale"], dtype=torch.float64))
+        if panel and "format" not in panel:
+            raise UserInputError("a panel checkpoint written by an earlier version (per-series scalers in its "
+                                 "hyperparameters): train the model again to use it")
+        self.panel_layout = PanelLayout.from_dict(panel) if panel else None
+        self.panel_ids: list[str] = list(self.panel_layout.ids) if self.panel_layout else []
+        self._panel_gathered = False
+        if self.panel_layout is not None:
+            layout = self.panel_layout
+            widths = {"target_mean": len(layout.targets), "target_std": len(layout.targets),
+                      "numeric_mean": len(layout.numeric), "numeric_std": len(layout.numeric),
+                      "val_mase_scale": len(layout.targets), "mase_scale": len(layout.targets)}
+            for name, width in widths.items():
+                values = (torch.as_tensor(panel_arrays[name], dtype=torch.float64) if panel_arrays is not None
+                          else torch.full((layout.n_series, width), float("nan"), dtype=torch.float64))
+                self.register_buffer(f"panel_{name}", values)
             self.panel_scores = torch.nn.ModuleDict({
                 f"{stage}_{name}": PerSeriesMean(len(self.panel_ids)) for stage in ("val", "test")
                 for name in ("smape", "mase", "naive_smape", "naive_mase")})
@@ -83,7 +99,40 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
                    target_std=[float(v) for v in datamodule.target_std],
                    target_names=list(datamodule.target_names),
                    series=datamodule.meta.to_dict() if getattr(datamodule, "meta", None) else None,
-                   panel=datamodule.panel.to_dict() if getattr(datamodule, "panel", None) else None)
+                   panel=datamodule.panel.layout.to_dict() if getattr(datamodule, "panel", None) else None,
+                   panel_arrays=datamodule.panel.full() if getattr(datamodule, "panel", None) else None)
+
+    @property
+    def series_mean(self) -> Tensor:
+        return self.panel_target_mean.float()
+
+    @property
+    def series_std(self) -> Tensor:
+        return self.panel_target_std.float()
+
+    def panel_arrays(self) -> dict[str, Any]:
+        """The per-series buffers as numpy arrays (what :class:`~data.panel_meta.PanelMeta` is built from)."""
+        return {name: getattr(self, f"panel_{name}").cpu().numpy() for name in PER_SERIES}
+
+    def setup(self, stage: str) -> None:
+        """Under DDP each process computed the scalers of its own shard of a panel's series: sum them across the
+        processes once (each series is held by one), so every process, and the checkpoint, has all of them."""
+        if not self.panel_ids or self._panel_gathered:
+            return
+        distributed = torch.distributed
+        if not (distributed.is_available() and distributed.is_initialized()) or distributed.get_world_size() < 2:
+            return
+        device = self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
+        for name in PER_SERIES:
+            buffer = getattr(self, f"panel_{name}")
+            known = torch.isfinite(buffer)
+            total = torch.where(known, buffer, torch.zeros_like(buffer)).to(device)
+            count = known.double().to(device)
+            distributed.all_reduce(total)
+            distributed.all_reduce(count)
+            gathered = torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float("nan")))
+            buffer.copy_(gathered.to(buffer.device))
+        self._panel_gathered = True
 
     def forward(self, x: Tensor, *covariates: Tensor) -> tuple[Tensor, Optional[Tensor]]:
         """``covariates``: a panel batch's ``(series, future, statics)``, read when the model has a
@@ -107,7 +156,8 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
         (``values (B, H, n_targets)``, ``series (B,)``)."""
         if series is None:
             return values * self.target_std + self.target_mean
-        return values * self.series_std[series][:, None, :] + self.series_mean[series][:, None, :]
+        std = self.panel_target_std[series].to(values.dtype)
+        return values * std[:, None, :] + self.panel_target_mean[series].to(values.dtype)[:, None, :]
 
     def _distribution_loss(self, parameters: Tensor, y: Tensor) -> Tensor:
         """Mean pinball loss over the quantile levels, or the Gaussian negative log-likelihood."""
@@ -168,24 +218,27 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
         last = x[:, -1:, list(self.spec.target_index)]
         forecasts = {"": self.to_original_units(prediction, series).double(),
                      "naive_": self.to_original_units(last.expand_as(y), series).double()}
-        scale = self.mase_scale[series][:, None, :]
+        scale = (self.panel_val_mase_scale if stage == "val" else self.panel_mase_scale)[series][:, None, :]
         for name, forecast in forecasts.items():
             self.panel_scores[f"{stage}_{name}smape"].update(smape_terms(actual, forecast), series)
             self.panel_scores[f"{stage}_{name}mase"].update((actual - forecast).abs() / scale, series)
 
     def _log_panel_scores(self, stage: str) -> None:
-        scores = {name: self.panel_scores[f"{stage}_{name}"].compute()
-                  for name in ("smape", "mase", "naive_smape", "naive_mase")}
+        computed = {name: self.panel_scores[f"{stage}_{name}"].compute_with_counts()
+                    for name in ("smape", "mase", "naive_smape", "naive_mase")}
+        scores = {name: value.reshape(-1) for name, (value, _) in computed.items()}  # one series: not a scalar
         for metric in self.panel_scores.values():
             metric.reset()
         self.log(f"{stage}/smape", pooled(scores["smape"]), sync_dist=False)
         self.log(f"{stage}/mase", pooled(scores["mase"]), sync_dist=False)
-        if self.config.mase_season == 1:
+        if self.config.mase_m() == 1:
             owa = 0.5 * (pooled(scores["smape"]) / pooled(scores["naive_smape"])
                          + pooled(scores["mase"]) / pooled(scores["naive_mase"]))
             self.log(f"{stage}/owa", owa, sync_dist=False)
         if stage == "test":
+            values = self.spec.horizon * self.spec.n_targets
             self.test_per_series = {name: value.cpu() for name, value in scores.items()}
+            self.test_per_series["test_windows"] = (computed["smape"][1].reshape(-1).cpu() / values).round().long()
 
     def on_validation_epoch_end(self) -> None:
         if self.panel_ids:

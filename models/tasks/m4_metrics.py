@@ -41,6 +41,12 @@ class PerSeriesMean(Metric):
     def compute(self) -> Tensor:
         return torch.where(self.count > 0, self.total / self.count.clamp_min(1), torch.full_like(self.total, float("nan")))
 
+    def compute_with_counts(self) -> tuple[Tensor, Tensor]:
+        """The means and the number of values behind each (both over every process under DDP)."""
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync,
+                               should_unsync=self._should_unsync):
+            return self.compute(), self.count.clone()
+
 
 def pooled(per_series: Tensor) -> float:
     """The M4 average over series (those with a score)."""

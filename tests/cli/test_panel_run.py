@@ -65,3 +65,40 @@ def test_a_global_model_trains_on_a_panel_and_a_bad_one_is_refused(tmp_path: Pat
                        "--output_dir", str(tmp_path / "bad"))
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     assert "--series_id column 'store' not found" in refused.stderr and not (tmp_path / "bad").exists()
+
+
+def write_hourly_panel(path: Path) -> pd.DataFrame:
+    """Three hourly series with a daily cycle, positive levels, different lengths."""
+    rng = np.random.default_rng(3)
+    parts = []
+    for name, rows, level in (("a", 24 * 12, 40.0), ("b", 24 * 10 + 5, 15.0), ("c", 24 * 14, 90.0)):
+        hours = np.arange(rows)
+        y = level * (1 + 0.3 * np.sin(2 * np.pi * hours / 24)) + rng.normal(0, 1, rows).cumsum() * 0.2
+        parts.append(pd.DataFrame({"shop": name, "date": pd.date_range("2025-03-01", periods=rows, freq="h"),
+                                   "sales": y.round(3)}))
+    frame = pd.concat(parts, ignore_index=True)
+    frame.to_csv(path, index=False)
+    return frame
+
+
+@pytest.mark.slow
+def test_a_season_said_once_gives_m4_scores_with_that_season(tmp_path: Path) -> None:
+    frame = write_hourly_panel(tmp_path / "hourly.csv")
+    h, m = 24, 24
+    result = run_main("--model", "seasonal_naive", "--season", str(m), "--data_path", str(tmp_path / "hourly.csv"),
+                      "--series_id", "shop", "--split", "last_horizon", "--seq_len", "48", "--horizon", str(h),
+                      "--logger", "csv", "--accelerator", "cpu", "--output_dir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    scores: dict[str, list[float]] = {"val_smape": [], "val_mase": [], "test_smape": [], "test_mase": []}
+    for name in ("a", "b", "c"):
+        y = frame[frame.shop == name].sales.to_numpy()
+        for split, end in (("val", len(y) - h), ("test", len(y))):
+            actual, history = y[end - h:end], y[:end - h]  # the rows before the scored window are its in-sample part
+            forecast = history[-m:]
+            scores[f"{split}_smape"].append(np.mean(200 * np.abs(actual - forecast)
+                                                    / (np.abs(actual) + np.abs(forecast))))
+            scores[f"{split}_mase"].append(np.mean(np.abs(actual - forecast))
+                                           / np.mean(np.abs(history[m:] - history[:-m])))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for key, values in scores.items():
+        assert metrics[key.replace("_", "/")] == pytest.approx(np.mean(values), rel=1e-5), key

@@ -34,7 +34,9 @@ def predict_command(argv: list[str]) -> int:
     from data.recent import read_recent
     from utils.serve.forecast_io import backtest, backtest_summary, forecast_next, write_table
     from utils.serve.inference import checkpoint_forecaster, file_forecaster
-    from utils.serve.panel_forecast import PanelMeta, forecast_panel, read_panel
+    from data.panel_inputs import forecast_inputs
+    from data.panel_meta import PanelMeta
+    from utils.serve.panel_forecast import forecast_panel
 
     exported = args.model_file or (args.ckpt if Path(args.ckpt).suffix.lower() in EXPORTED_SUFFIXES else None)
     forecaster = file_forecaster(exported) if exported else checkpoint_forecaster(args.ckpt)
@@ -43,7 +45,7 @@ def predict_command(argv: list[str]) -> int:
             if used:
                 raise UserInputError(f"{flag} is not available for a panel model yet; predict forecasts each "
                                      "series after its last observed target")
-        windows = read_panel(args.data_path, forecaster.meta)
+        windows = forecast_inputs(args.data_path, forecaster.meta)
         write_table(forecast_panel(forecaster.run, windows, forecaster.meta, args.batch_size).table, args.output)
         return 0
     series = read_recent(args.data_path, forecaster.meta, backtest=args.backtest)

@@ -112,11 +112,14 @@ def _empirical_coverage(actual: np.ndarray, intervals: dict[str, tuple[float, np
 
 
 def _write_per_series(task: Any, series: np.ndarray, path: Path) -> None:
-    """``per_series.csv``: each panel series' test windows and M4 scores (with repeating the last value's)."""
+    """``per_series.csv``: each panel series with test windows (over every DDP process), its M4 scores and those
+    of repeating the last value, in the panel's series order."""
     scores = task.test_per_series
-    table = pd.DataFrame({"series": task.panel_ids,
-                          "test_windows": np.bincount(series, minlength=len(task.panel_ids)),
-                          **{name: scores[name].numpy() for name in ("smape", "mase", "naive_smape", "naive_mase")}})
+    windows = scores["test_windows"].numpy()
+    scored = windows > 0
+    table = pd.DataFrame({"series": np.asarray(task.panel_ids, dtype=object)[scored], "test_windows": windows[scored],
+                          **{name: scores[name].numpy()[scored]
+                             for name in ("smape", "mase", "naive_smape", "naive_mase")}})
     table.to_csv(path, index=False, float_format="%.6g")
 
 

@@ -2,7 +2,7 @@
 
 The graph is the whole forecaster (core and wrappers) from scaled input windows to scaled forecasts with a dynamic
 batch size; the file carries the :class:`~data.series_meta.SeriesMeta` and the config, so ``predict --model_file``
-needs nothing else (a panel model's file carries its :class:`~utils.serve.panel_forecast.PanelMeta` instead, and one
+needs nothing else (a panel model's file carries its :class:`~data.panel_meta.PanelMeta` instead, and one
 that reads covariates takes ``x, series, future, statics``). Both exporters trace the model once; the hand-written
 recurrences switch to their traceable twin while they do (:meth:`models.recurrent.base.RecurrentBase._exporting`).
 Every export is checked against PyTorch on a fresh batch of another size before it is reported.
@@ -22,7 +22,8 @@ from data.series_meta import SeriesMeta
 from utils.errors import UserInputError
 from utils.serve.onnx_session import onnx_session
 from utils.serve.model_metadata import FORECASTER, METADATA_KEY, TORCHSCRIPT_FILE, metadata_json
-from utils.serve.panel_forecast import PANEL_INPUTS, PanelMeta
+from data.panel_meta import PanelMeta
+from utils.serve.panel_forecast import PANEL_INPUTS
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 17

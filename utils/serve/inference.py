@@ -15,7 +15,7 @@ from utils.errors import UserInputError
 from utils.serve.forecast_io import RunIntervals
 from utils.serve.onnx_session import onnx_session
 from utils.serve.model_metadata import FORECASTER, TORCHSCRIPT_FILE, METADATA_KEY, parse_metadata
-from utils.serve.panel_forecast import PanelMeta
+from data.panel_meta import PanelMeta
 
 ONNX_SUFFIXES = {".onnx"}
 
@@ -39,10 +39,10 @@ def forecast_meta(task: Any, path: Any) -> Union[SeriesMeta, PanelMeta]:
     series = task.hparams.get("series")
     panel = task.hparams.get("panel")
     if panel is not None or config.series_id is not None:
-        if panel is None or panel.get("columns") is None or panel.get("numeric_mean") is None:
+        if panel is None or task.panel_layout is None:
             raise UserInputError(f"{path}: a panel checkpoint written before checkpoints carried the panel's column "
                                  "layout and per-series scalers; train the model again to forecast with it")
-        meta = PanelMeta.from_panel(panel, config.to_dict(), task.reads_covariates)
+        meta = PanelMeta.from_layout(task.panel_layout, task.panel_arrays(), config.to_dict(), task.reads_covariates)
         if meta.n_features != task.spec.n_features:
             raise UserInputError(f"{path}: the panel record describes {meta.n_features} input features, the model "
                                  f"reads {task.spec.n_features}; train the model again")

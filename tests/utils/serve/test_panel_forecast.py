@@ -17,7 +17,9 @@ from models.tasks.forecasting import ForecastingTask
 from utils.errors import UserInputError
 from utils.serve.export import export_forecaster
 from utils.serve.inference import file_forecaster, forecast_meta
-from utils.serve.panel_forecast import PanelMeta, forecast_panel, read_panel
+from data.panel_inputs import forecast_inputs as read_panel
+from data.panel_meta import PanelMeta
+from utils.serve.panel_forecast import forecast_panel
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

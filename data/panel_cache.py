@@ -1,0 +1,160 @@
+"""A directory of Parquet files is read through a per-file cache: each file's rows, grouped by series and sorted
+by time, stored as a float32 matrix that later runs memory-map instead of parsing the file again.
+
+Why a memory-mapped cache (and not streaming, e.g. ``litdata``): training draws windows at random positions of
+random series, which a stream cannot serve without a shuffle buffer that breaks the series-balanced sampling; a
+memory map serves any window from the page cache, costs no RAM for series a run never touches, and lets a panel
+larger than RAM train (the kernel pages it in and out). The cache is built once per file and reused while the file
+is unchanged (same size and modification time) and the cache format is this version's; otherwise it is rebuilt,
+with a note, never silently reused. It lives under ``$SEQLAB_CACHE_DIR`` (default ``~/.cache/seqlab/panels``),
+one directory per source file, written atomically (a half-written entry is never read).
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import numpy as np
+import pandas as pd
+
+from data.panel_table import Part, PanelRequest, PanelSource, _read_part
+
+CACHE_VERSION = 1
+
+
+def cache_root() -> Path:
+    configured = os.environ.get("SEQLAB_CACHE_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "seqlab" / "panels"
+
+
+def cached_parts(source: PanelSource, request: PanelRequest) -> list[Part]:
+    """Each file's :class:`Part`, memory-mapped from its cache entry (built first where missing or stale); with
+    ``request.keep`` each part keeps only its shard's series (copied into memory: a rank holds its share)."""
+    parts = [_cached_part(source, file, request) for file in source.files]
+    if request.keep is None:
+        return parts
+    all_ids = np.concatenate([p.ids for p in parts]).astype(str)
+    _, first = np.unique(all_ids, return_index=True)
+    ordered = all_ids[np.sort(first)]  # every series once, in order of first appearance across the files
+    keep = np.asarray(request.keep(ordered.astype(object)), dtype=bool)
+    kept = set(ordered[keep].tolist())
+    return [_filtered(part, np.array([i in kept for i in part.ids.astype(str)], dtype=bool)) for part in parts]
+
+
+def _filtered(part: Part, keep: np.ndarray) -> Part:
+    if keep.all():
+        return part
+    lengths = np.diff(part.offsets)
+    rows = np.repeat(keep, lengths)
+    offsets = np.concatenate([[0], np.cumsum(lengths[keep])]).astype(np.int64)
+    return Part(part.file, part.ids[keep], offsets, np.asarray(part.values[rows]),
+                part.times[rows] if part.times is not None else None,
+                (part.source_rows[rows] if part.source_rows is not None else np.flatnonzero(rows)),
+                part.statics[keep] if part.statics is not None else None, part.rows)
+
+
+def _entry_dir(file: Path) -> Path:
+    digest = hashlib.sha1(str(file.resolve()).encode("utf-8")).hexdigest()[:24]
+    return cache_root() / digest
+
+
+def _columns_key(request: PanelRequest) -> str:
+    text = json.dumps([list(request.numeric), list(request.statics)])
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """One builder per entry at a time (several ranks started together by torchrun)."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(directory) + ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _stamp(file: Path, request: PanelRequest) -> dict[str, Any]:
+    stat = file.stat()
+    return {"version": CACHE_VERSION, "source": str(file.resolve()), "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns, "series_id": request.series_id, "date": request.date}
+
+
+def _stale_reason(meta: dict[str, Any], stamp: dict[str, Any]) -> Optional[str]:
+    if meta.get("version") != stamp["version"]:
+        return f"written by cache format {meta.get('version')}, this is {stamp['version']}"
+    if (meta.get("size"), meta.get("mtime_ns")) != (stamp["size"], stamp["mtime_ns"]):
+        return "the file changed since the cache was built"
+    if (meta.get("series_id"), meta.get("date")) != (stamp["series_id"], stamp["date"]):
+        return "read with another --series_id or date column"
+    return None
+
+
+def _cached_part(source: PanelSource, file: Path, request: PanelRequest) -> Part:
+    directory = _entry_dir(file)
+    stamp = _stamp(file, request)
+    key = _columns_key(request)
+    with _locked(directory):
+        meta = _read_meta(directory)
+        reason = _stale_reason(meta, stamp) if meta else None
+        if meta is None or reason is not None or key not in meta.get("columns", {}):
+            if reason is not None:
+                print(f"note: {file}: panel cache rebuilt ({reason})", file=sys.stderr)
+            part = _read_part(source, file, request)
+            meta = _write_entry(directory, part, request, key, stamp,
+                                keep_columns=meta.get("columns", {}) if meta and reason is None else {})
+        return _load_entry(directory, meta, key, file, request)
+
+
+def _read_meta(directory: Path) -> Optional[dict[str, Any]]:
+    try:
+        return json.loads((directory / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_entry(directory: Path, part: Part, request: PanelRequest, key: str, stamp: dict[str, Any],
+                 keep_columns: dict[str, Any]) -> dict[str, Any]:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "meta.json").unlink(missing_ok=True)  # invalid until written again, last
+    _atomic(directory / "ids.json", lambda path: path.write_text(json.dumps(part.ids.astype(str).tolist())))
+    _atomic(directory / "offsets.npy", lambda path: np.save(path, part.offsets))
+    if part.times is not None:
+        _atomic(directory / "times.npy", lambda path: np.save(path, part.times))
+    if part.source_rows is not None:
+        _atomic(directory / "source_rows.npy", lambda path: np.save(path, part.source_rows))
+    else:
+        (directory / "source_rows.npy").unlink(missing_ok=True)
+    _atomic(directory / f"values-{key}.f32", lambda path: np.ascontiguousarray(part.values, np.float32).tofile(path))
+    if part.statics is not None:
+        _atomic(directory / f"statics-{key}.parquet", lambda path: part.statics.to_parquet(path))
+    columns = {**keep_columns, key: {"numeric": list(request.numeric), "statics": list(request.statics)}}
+    meta = {**stamp, "rows": part.rows, "kept_rows": int(len(part.values)), "columns": columns}
+    _atomic(directory / "meta.json", lambda path: path.write_text(json.dumps(meta)))
+    return meta
+
+
+def _atomic(path: Path, write: Any) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def _load_entry(directory: Path, meta: dict[str, Any], key: str, file: Path, request: PanelRequest) -> Part:
+    ids = np.asarray(json.loads((directory / "ids.json").read_text()), dtype=object)
+    offsets = np.load(directory / "offsets.npy")
+    rows = int(offsets[-1])
+    values = np.memmap(directory / f"values-{key}.f32", dtype=np.float32, mode="r",
+                       shape=(rows, len(request.numeric))) if rows else np.zeros((0, len(request.numeric)), np.float32)
+    times = np.load(directory / "times.npy", mmap_mode="r") if request.date is not None else None
+    source_rows = (np.load(directory / "source_rows.npy", mmap_mode="r")
+                   if (directory / "source_rows.npy").is_file() else None)
+    statics = pd.read_parquet(directory / f"statics-{key}.parquet") if request.statics else None
+    return Part(file, ids, offsets, values, times, source_rows, statics, int(meta["rows"]))
