@@ -75,9 +75,12 @@ def measure(path: str, loader_batches: int, train_steps: int) -> dict[str, float
     load_s = time.perf_counter() - started
     after_load = rss_mib()
     train = datamodule.datasets["train"]
-    held = sum(t.element_size() * t.nelement() for t in (train.inputs, train.targets, train.starts, train.series))
-    materialised = len(train) * (config.seq_len * train.inputs.shape[1] + config.horizon * train.targets.shape[1]) * 4
-    loader = DataLoader(train, batch_size=256, sampler=SeriesBalancedSampler(train.series, 0),
+    store = train.store
+    held = store.values.nbytes + sum(a.nbytes for a in (store.starts, store.mean, store.std, store.index, train.first,
+                                                        train.count, train.window_start))
+    materialised = len(train) * (config.seq_len * datamodule.spec.n_features
+                                 + config.horizon * datamodule.spec.n_targets) * 4
+    loader = DataLoader(train, batch_size=256, sampler=SeriesBalancedSampler(torch.from_numpy(train.count), 0),
                         collate_fn=collate_prebatched)
     started = time.perf_counter()
     drawn = 0
@@ -90,7 +93,7 @@ def measure(path: str, loader_batches: int, train_steps: int) -> dict[str, float
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         callbacks=[timer], limit_val_batches=0)
     trainer.fit(task, datamodule=datamodule)
-    return {"series": len(datamodule.panel.ids), "train_windows": len(train), "load_s": load_s,
+    return {"series": len(datamodule.panel.index), "train_windows": len(train), "load_s": load_s,
             "rss_before_mib": before, "rss_after_load_mib": after_load, "held_mib": held / 2**20,
             "materialised_mib": materialised / 2**20, "loader_windows_per_s": loader_rate,
             "train_windows_per_s": train_steps * config.batch_size / (timer.end - timer.start),

@@ -39,6 +39,7 @@ from utils.errors import UserInputError
 # An epoch of a panel is this many series-balanced batches (NeuralForecast counts steps the same way), unless
 # --batches_per_epoch says otherwise; chosen on validation (docs/panel-scale.md#the-epoch-budget).
 DEFAULT_BATCHES_PER_EPOCH = 200
+BASELINE_FIT_WINDOWS = 200_000  # the least-squares baseline is fitted on at most this many training windows
 
 
 def process_shard(config: Any) -> tuple[int, int]:
@@ -294,8 +295,28 @@ class PanelDataModule(NumericDataModule):
                           num_workers=self.config.num_workers, collate_fn=collate_prebatched,
                           persistent_workers=self.config.num_workers > 0)
 
+    def baseline_fit_loader(self) -> DataLoader:
+        """The training windows the closed-form ``linear`` baseline is fitted on: all of them, or a seeded uniform
+        sample of ``BASELINE_FIT_WINDOWS`` on a large panel (a least-squares fit of ``seq_len`` weights per step
+        settles long before 200,000 windows; the cost stays flat as the panel grows)."""
+        dataset = self.datasets["train"]
+        if len(dataset) <= BASELINE_FIT_WINDOWS:
+            return self.make_loader(dataset, shuffle=False)
+        generator = torch.Generator().manual_seed(self.config.seed * 7_919 + self.rank)
+        sample = torch.randint(len(dataset), (BASELINE_FIT_WINDOWS,), generator=generator).sort().values.tolist()
+        return DataLoader(dataset, batch_size=4096, sampler=sample, collate_fn=collate_prebatched)
+
     def summary(self) -> dict[str, Any]:
-        return {**super().summary(), "series": len(self.panel.index)}
+        """Split sizes and the number of series trained on, over every process of a sharded run."""
+        counts = {**super().summary(), "series": len(self.panel.index)}
+        distributed = torch.distributed
+        if self.world > 1 and distributed.is_available() and distributed.is_initialized():
+            device = torch.device("cuda", torch.cuda.current_device()) if distributed.get_backend() == "nccl" \
+                else torch.device("cpu")
+            totals = torch.tensor(list(counts.values()), dtype=torch.float64, device=device)
+            distributed.all_reduce(totals)
+            counts = {name: int(value) for name, value in zip(counts, totals.tolist())}
+        return counts
 
 
 def repair_missing(table: PanelTable, policy: str, settings: SplitSettings, columns: PanelColumns) -> PanelTable:

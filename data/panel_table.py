@@ -297,7 +297,7 @@ def read_panel_table(source: PanelSource, request: PanelRequest) -> PanelTable:
                              f"{_names(source.columns)}")
     if source.several:
         return _assemble(source, request, cached_parts(source, request))
-    return _assemble(source, request, [_read_part(source, source.files[0], request)])
+    return _assemble(source, request, [_read_part(source, source.files[0], request, request.keep)])
 
 
 @dataclass
@@ -324,14 +324,18 @@ def _read_arrow(source: PanelSource, file: Path, request: PanelRequest) -> Any:
     if source.parquet:
         import pyarrow.parquet as pq
 
+        schema = pq.read_schema(file)
+        as_dictionary = [c for c in (request.series_id, request.date) if c is not None
+                         and _type_kind(schema.field(c).type) == "text"]  # decoded once per distinct value
         try:
-            table = pq.read_table(file, columns=needed)
+            table = pq.read_table(file, columns=needed, read_dictionary=as_dictionary)
         except Exception as exc:  # noqa: BLE001
             raise UserInputError(f"{file}: not a readable Parquet file ({str(exc).strip().splitlines()[0]})") from None
     else:
         import pyarrow.csv as pacsv
 
-        types = {c: pa.string() for c in (request.series_id, request.date) if c is not None}
+        types = {c: pa.dictionary(pa.int32(), pa.string()) for c in (request.series_id, request.date)
+                 if c is not None}
         try:
             table = pacsv.read_csv(
                 file, read_options=pacsv.ReadOptions(block_size=1 << 24),
@@ -371,21 +375,7 @@ def _read_part(source: PanelSource, file: Path, request: PanelRequest,
         codes = np.zeros(rows, dtype=np.int64)
         ids = np.array([request.single_name or Path(source.path).stem], dtype=object)
     else:
-        column = table.column(request.series_id)
-        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-            if pa.types.is_dictionary(column.type):
-                column = column.cast(pa.string())
-            elif pa.types.is_floating(column.type):
-                raise UserInputError(f"{where}: series id column '{request.series_id}' holds decimal numbers "
-                                     f"({column.type}); ids are text or whole numbers")
-            else:
-                column = pc.cast(column, pa.string())
-        if column.null_count:
-            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-            raise UserInputError(f"{where}: column '{request.series_id}', line {row + 2}: empty series id")
-        encoded = pc.dictionary_encode(column).combine_chunks()
-        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        ids = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+        codes, ids = _encoded_ids(table.column(request.series_id), request.series_id, where)
     kept_rows = None
     if keep is not None:
         keep_mask = np.asarray(keep(ids), dtype=bool)
@@ -412,6 +402,53 @@ def _read_part(source: PanelSource, file: Path, request: PanelRequest,
     return Part(file, ids, offsets, values, times, source_rows, statics, rows, raw_dates)
 
 
+def _dictionary(column: Any) -> tuple[np.ndarray, Any]:
+    """A text column as ``(codes int32 (rows,), dictionary)``: codes index the distinct values, numbered in order of
+    first appearance. Reads dictionary-encoded columns (Parquet, the CSV reader) without decoding every cell."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    column = column.unify_dictionaries() if column.num_chunks > 1 else column
+    chunks = column.chunks
+    if not chunks:
+        return np.zeros(0, dtype=np.int32), pa.array([], pa.string())
+    dictionary = chunks[0].dictionary
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks]) if len(chunks) > 1 \
+        else chunks[0].indices.to_numpy(zero_copy_only=False)
+    codes = codes.astype(np.int32, copy=False)
+    seen = np.maximum.accumulate(codes) if len(codes) else codes
+    if len(codes) and (codes[0] != 0 or (codes[1:] > seen[:-1] + 1).any()):  # not in order of first appearance
+        used, first = np.unique(codes, return_index=True)
+        order = used[np.argsort(first, kind="stable")]
+        relabel = np.zeros(len(dictionary), dtype=np.int32)
+        relabel[order] = np.arange(len(order), dtype=np.int32)
+        codes = relabel[codes]
+        dictionary = dictionary.take(pa.array(order))
+    elif len(codes) and int(seen[-1]) + 1 < len(dictionary):  # values the rows never use
+        dictionary = dictionary.slice(0, int(seen[-1]) + 1)
+    return codes, dictionary
+
+
+def _encoded_ids(column: Any, name: str, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's series code and the ids (text) in order of first appearance; empty or decimal ids refused."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    value_type = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    if pa.types.is_floating(value_type):
+        raise UserInputError(f"{where}: series id column '{name}' holds decimal numbers ({value_type}); ids are "
+                             "text or whole numbers")
+    if column.null_count:
+        row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+        raise UserInputError(f"{where}: column '{name}', line {row + 2}: empty series id")
+    codes, dictionary = _dictionary(column)
+    if not (pa.types.is_string(dictionary.type) or pa.types.is_large_string(dictionary.type)):
+        dictionary = pc.cast(dictionary, pa.string())
+    return codes, np.asarray(dictionary.to_pylist(), dtype=object)
+
+
 def _series_time_order(codes: np.ndarray, times: Optional[np.ndarray]) -> Optional[np.ndarray]:
     """The permutation sorting rows by (series, time), stable; None when they are in that order already."""
     if len(codes) < 2:
@@ -434,33 +471,27 @@ def _times(table: Any, request: PanelRequest, where: str, kept_rows: Optional[np
         return None, None
     column = table.column(request.date)
     if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
-        values = column.to_pandas()
-        parsed = pd.to_datetime(values)
-        if getattr(parsed.dt, "tz", None) is not None:
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-        if parsed.isna().any():
-            row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        if column.null_count:
+            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
             raise UserInputError(f"{where}: column '{request.date}', line {_file_line(row, kept_rows)}: empty date")
-        stamps = parsed.to_numpy().astype("datetime64[ns]").astype(np.int64)
-        return stamps, lambda row: str(pd.Timestamp(values.iloc[_local(row, kept_rows)]))
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        column = pc.cast(column, pa.string())
-    encoded = pc.dictionary_encode(column).combine_chunks()
-    dictionary = pd.Series(encoded.dictionary.to_pylist(), dtype=object)
-    parsed = parse_dates(dictionary.astype(str))
-    indices = encoded.indices
-    if indices.null_count:
-        row = int(np.flatnonzero(indices.is_null().to_numpy(zero_copy_only=False))[0])
+        stamps = pc.cast(pc.cast(column, pa.timestamp("ns", getattr(column.type, "tz", None))), pa.int64())
+        stamps = np.concatenate([c.to_numpy() for c in stamps.chunks]) if stamps.num_chunks != 1 \
+            else stamps.chunks[0].to_numpy()
+        return stamps, lambda row: str(pd.Timestamp(int(stamps[_local(row, kept_rows)])))
+    if column.null_count:
+        row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
         raise UserInputError(f"{where}: column '{request.date}', line {_file_line(row, kept_rows)}: not a date/time ''")
-    codes = indices.to_numpy(zero_copy_only=False)
+    codes, dictionary = _dictionary(column)
+    texts = pd.Series(pc.cast(dictionary, pa.string()).to_pylist(), dtype=object)
+    parsed = parse_dates(texts.astype(str))
     bad = parsed.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad[codes])[0])
         raise UserInputError(f"{where}: column '{request.date}', line {_file_line(row, kept_rows)}: not a date/time "
-                             f"{str(dictionary.iloc[codes[row]])[:40]!r}")
+                             f"{str(texts.iloc[codes[row]])[:40]!r}")
     stamps = parsed.to_numpy().astype("datetime64[ns]").astype(np.int64)[codes]
-    texts = dictionary.to_numpy()
-    return stamps, lambda row: str(texts[codes[_local(row, kept_rows)]])
+    values = texts.to_numpy()
+    return stamps, lambda row: str(values[codes[_local(row, kept_rows)]])
 
 
 def _local(file_row: int, kept_rows: Optional[np.ndarray]) -> int:
@@ -626,6 +657,12 @@ def _merge_split_series(source: PanelSource, request: PanelRequest, parts: list[
                       source.files, starts.astype(np.int64))
 
 
+def _series_blocks(offsets: np.ndarray, rows: int = 1 << 22) -> Any:
+    from data.segments import row_blocks
+
+    return row_blocks(offsets, rows)
+
+
 def infer_frequency_of(table: PanelTable) -> Optional[str]:
     """The panel's frequency (a pandas offset alias) from its series' time steps; several different ones are
     refused. Series with irregular steps have none; a representative series per distinct step pattern is asked."""
@@ -635,16 +672,18 @@ def infer_frequency_of(table: PanelTable) -> Optional[str]:
     candidates = np.flatnonzero(lengths >= 3)
     if not len(candidates):
         return None
-    starts = table.offsets[:-1][candidates]
-    steps = table.times[starts + 1] - table.times[starts]
-    diffs = np.diff(table.times)
-    inside = np.ones(len(diffs), dtype=bool)
-    inside[table.offsets[1:-1] - 1] = False  # the step from one series into the next
-    rows_series = np.repeat(np.arange(table.n_series), lengths)[:-1]
-    low = np.full(table.n_series, np.iinfo(np.int64).max)
-    high = np.full(table.n_series, np.iinfo(np.int64).min)
-    np.minimum.at(low, rows_series[inside], diffs[inside])
-    np.maximum.at(high, rows_series[inside], diffs[inside])
+    low = np.zeros(table.n_series, dtype=np.int64)
+    high = np.zeros(table.n_series, dtype=np.int64)
+    for first, last in _series_blocks(table.offsets):  # the smallest and largest step within each series
+        lo, hi = int(table.offsets[first]), int(table.offsets[last])
+        steps = np.diff(np.asarray(table.times[lo:hi]))
+        if not len(steps):
+            continue
+        starts = np.minimum(table.offsets[first:last] - lo, len(steps) - 1)
+        steps[starts[1:] - 1] = steps[starts[:-1]]  # the step from one series into the next: one of its own instead
+        usable = np.diff(table.offsets[first:last + 1]) >= 2
+        low[first:last] = np.where(usable, np.minimum.reduceat(steps, starts), 0)
+        high[first:last] = np.where(usable, np.maximum.reduceat(steps, starts), 0)
     patterns = pd.DataFrame({"low": low[candidates], "high": high[candidates], "series": candidates})
     found: set[str] = set()
     for _, group in list(patterns.groupby(["low", "high"], sort=True))[:64]:
@@ -658,7 +697,6 @@ def infer_frequency_of(table: PanelTable) -> Optional[str]:
                 frequency = None
         if frequency is not None:
             found.add(str(getattr(frequency, "freqstr", frequency)))
-    del steps
     if len(found) > 1:
         raise UserInputError(f"{table.path}: the series have different frequencies ({', '.join(sorted(found))}); "
                              "one file, one frequency")

@@ -45,7 +45,8 @@ class PerSeriesMean(Metric):
         """The means and the number of values behind each (both over every process under DDP)."""
         with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync,
                                should_unsync=self._should_unsync):
-            return self.compute(), self.count.clone()
+            total, count = self.total.clone(), self.count.clone()
+        return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float("nan"))), count
 
 
 def pooled(per_series: Tensor) -> float:

@@ -105,3 +105,38 @@ def test_ddp_same_global_batch_is_close_to_one_process(tmp_path: Path, tiny_csv:
     seed-to-seed spread of test MSE is ~7%. 2% leaves 4x headroom and is still well below the seed noise."""
     single, ddp, _, _ = _ddp_pair(tmp_path, tiny_csv, ["--batch_size", "16"], ["--batch_size", "8"])
     assert _relative_gap(single, ddp) < 2e-2
+
+
+@pytest.mark.slow
+def test_a_panel_sharded_over_two_processes_scores_as_one_process(tmp_path: Path, one_thread) -> None:
+    """Each DDP process holds half of the series (series k on rank k mod 2); the pooled M4 scores, the MSE and
+    per_series.csv of the 2-process run equal one process scoring the same checkpoint over the whole panel."""
+    import numpy as np
+    import pandas as pd
+
+    from config import Config
+    from data.make_promo_panel import make_panel
+    from utils.run.evaluate import evaluate_checkpoint
+
+    path = tmp_path / "shops.csv"
+    make_panel(shops=5, rows=120).drop(columns=["region"]).to_csv(path, index=False)
+    flags = ["--model", "gru", "--hidden_size", "8", "--epochs", "2", "--batches_per_epoch", "3", "--data_path",
+             str(path), "--series_id", "shop", "--target", "sales", "--seq_len", "12", "--horizon", "4",
+             "--split", "last_horizon", "--batch_size", "8", "--accelerator", "cpu", "--logger", "csv"]
+    ddp = tmp_path / "ddp"
+    result = run(*flags, "--devices", "2", "--strategy", "ddp", "--output_dir", str(ddp), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    two = metrics(ddp)
+    assert two["data/series"] == 5 and two["data/test_samples"] == 5  # over both processes: every series once
+    config = Config.from_dict({**load_task(ddp / "best.ckpt", "regression").config.to_dict(), "devices": "1",
+                               "strategy": "auto", "output_dir": str(tmp_path / "one")})
+    one = evaluate_checkpoint(config, ddp / "best.ckpt")
+    for key in ("test/smape", "test/mase", "test/owa", "test/mse", "test/mae", "test/naive_mse", "test/linear_mse"):
+        assert two[key] == pytest.approx(one[key], rel=1e-5), key
+    shards = pd.read_csv(ddp / "per_series.csv")
+    whole = pd.read_csv(tmp_path / "one" / "per_series.csv")
+    pd.testing.assert_frame_equal(shards, whole, rtol=1e-5)
+    assert shards.series.tolist() == [f"shop_{k:02d}" for k in range(5)]
+    predictions = pd.read_csv(ddp / "predictions.csv")
+    np.testing.assert_allclose(predictions.predicted, pd.read_csv(tmp_path / "one" / "predictions.csv").predicted,
+                               rtol=1e-5)

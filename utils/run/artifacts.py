@@ -58,7 +58,8 @@ def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path, window_r
         if series is not None:  # each window in its own series' units
             mean = task.series_mean.cpu().numpy()[series][:, None, :]
             std = task.series_std.cpu().numpy()[series][:, None, :]
-            _write_per_series(task, series, run_dir / "per_series.csv")
+            if not _sharded(datamodule) or torch.distributed.get_rank() == 0:
+                _write_per_series(task, series, run_dir / "per_series.csv")
         actual, predicted = y * std + mean, prediction * std + mean
         windows, horizon, n_targets = actual.shape
         names = task.hparams.target_names
@@ -78,7 +79,12 @@ def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path, window_r
         for label, (_, lower, upper) in intervals.items():
             lower_name, upper_name = bound_columns(label)
             table[lower_name], table[upper_name] = lower.reshape(-1), upper.reshape(-1)
-        table.to_csv(run_dir / "predictions.csv", index=False, float_format="%.6g")
+        if _sharded(datamodule):  # each process forecast its own series: one file, in series order
+            _write_sharded(table, series, run_dir / "predictions.csv")
+            if torch.distributed.get_rank() != 0:
+                return images
+        else:
+            table.to_csv(run_dir / "predictions.csv", index=False, float_format="%.6g")
         picks = np.linspace(0, windows - 1, num=min(4, windows)).astype(int)
         target = 0
         scale = (mean[picks, :, target], std[picks, :, target]) if series is not None else (mean[target], std[target])
@@ -97,6 +103,32 @@ def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path, window_r
         rows = attention if attention.ndim == 2 else attention.mean(axis=1)
         images["attention"] = plot_attention_profile(rows, run_dir / "attention.png")
     return images
+
+
+def _sharded(datamodule: Any) -> bool:
+    """A panel whose DDP processes each hold a shard of the series (data/panel.py)."""
+    return getattr(datamodule, "world", 1) > 1 and torch.distributed.is_available() \
+        and torch.distributed.is_initialized()
+
+
+def _write_sharded(table: pd.DataFrame, series: np.ndarray, path: Path) -> None:
+    """Every process writes its windows' rows; rank 0 joins them in the panel's series order into ``path``."""
+    distributed = torch.distributed
+    rank = distributed.get_rank()
+    rows_per_window = len(table) // max(len(series), 1)
+    part = path.with_name(f"{path.stem}.rank{rank}.csv")
+    table.assign(_index=np.repeat(series, rows_per_window), _window=table["window"]).to_csv(
+        part, index=False, float_format="%.6g")
+    distributed.barrier()
+    if rank != 0:
+        return
+    parts = [path.with_name(f"{path.stem}.rank{r}.csv") for r in range(distributed.get_world_size())]
+    joined = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
+    joined = joined.sort_values(["_index", "_window", "step"], kind="stable")
+    joined["window"] = joined.groupby(["_index", "_window"], sort=False).ngroup()
+    joined.drop(columns=["_index", "_window"]).to_csv(path, index=False, float_format="%.6g")
+    for p in parts:
+        p.unlink()
 
 
 def _empirical_coverage(actual: np.ndarray, intervals: dict[str, tuple[float, np.ndarray, np.ndarray]]

@@ -37,10 +37,24 @@ def baselines_apply(config: Config, spec: SeriesSpec) -> bool:
             and bool(spec.target_index) and min(spec.target_index) >= 0)
 
 
+def sync_device() -> Optional[torch.device]:
+    """Where to reduce across processes when a panel's DDP processes each hold a shard (every process scores
+    its own windows and the sums are added): the CPU for gloo, this process's GPU for nccl; None when not
+    distributed."""
+    distributed = torch.distributed
+    if not (distributed.is_available() and distributed.is_initialized()) or distributed.get_world_size() < 2:
+        return None
+    if distributed.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 @torch.no_grad()
-def least_squares_linear(spec: SeriesSpec, train_batches: Iterable[tuple[Tensor, ...]]) -> LinearMap:
+def least_squares_linear(spec: SeriesSpec, train_batches: Iterable[tuple[Tensor, ...]],
+                         device: Optional[torch.device] = None) -> LinearMap:
     """``--model linear``'s map fitted in closed form: the normal equations accumulated in float64 over the
-    training windows (memory O(seq_len²), whatever the number of windows), then one least-squares solve."""
+    training windows (memory O(seq_len²), whatever the number of windows), then one least-squares solve.
+    ``device``: the sums are added over the processes first (:func:`sync_device`)."""
     linear = LinearMap(spec)
     gram = torch.zeros(spec.seq_len + 1, spec.seq_len + 1, dtype=torch.float64)
     cross = torch.zeros(spec.seq_len + 1, spec.horizon, dtype=torch.float64)
@@ -50,19 +64,24 @@ def least_squares_linear(spec: SeriesSpec, train_batches: Iterable[tuple[Tensor,
         design = torch.cat([history, torch.ones(len(history), 1, dtype=torch.float64)], dim=1)
         gram += design.T @ design
         cross += design.T @ y.transpose(1, 2).reshape(-1, spec.horizon).double()
+    if device is not None:
+        for total in (gram, cross):
+            reduced = total.to(device)
+            torch.distributed.all_reduce(reduced)
+            total.copy_(reduced.cpu())
     solution = torch.linalg.lstsq(gram, cross, driver="gelsd").solution  # a rank-deficient gram (flat series) too
     linear.linear.weight.copy_(solution[:-1].T.float())
     linear.linear.bias.copy_(solution[-1].float())
     return linear
 
 
-def baseline_forecasters(config: Config, spec: SeriesSpec, train_batches: Iterable[tuple[Tensor, ...]]
-                         ) -> dict[str, Forecaster]:
+def baseline_forecasters(config: Config, spec: SeriesSpec, train_batches: Iterable[tuple[Tensor, ...]],
+                         device: Optional[torch.device] = None) -> dict[str, Forecaster]:
     """Name -> function from an input batch ``x`` to ``(B, H, n_targets)`` point forecasts (scaled units)."""
     forecasters: dict[str, Forecaster] = {"naive": _point(SeasonalNaive(spec))}
     if config.season:
         forecasters["seasonal_naive"] = _point(SeasonalNaive(spec, min(config.season, spec.seq_len)))
-    forecasters["linear"] = _point(least_squares_linear(spec, train_batches))
+    forecasters["linear"] = _point(least_squares_linear(spec, train_batches, device))
     return forecasters
 
 
@@ -72,19 +91,21 @@ def _point(module: torch.nn.Module) -> Forecaster:
 
 @torch.no_grad()
 def score_baselines(forecasters: dict[str, Forecaster], loaders: dict[str, Iterable[tuple[Tensor, ...]]],
-                    n_targets: int) -> dict[str, float]:
+                    n_targets: int, device: Optional[torch.device] = None) -> dict[str, float]:
     """``<split>/<name>_mse`` and ``_mae`` of every forecaster over every split's loader, batch by batch as the
     task's own metrics are fed (values reshaped to ``(-1, n_targets)``). Under DDP only rank 0 scores, over every
-    window, so the metrics never sync (a sync would wait for ranks that are not scoring)."""
+    window, so the metrics never sync (a sync would wait for ranks that are not scoring); a panel's processes
+    each score their own shard and the metrics sync (``device``: :func:`sync_device`)."""
     scores: dict[str, float] = {}
+    synced = device is not None
     for split, loader in loaders.items():
-        metrics = {name: MetricCollection({"mse": MeanSquaredError(sync_on_compute=False),
-                                           "mae": MeanAbsoluteError(sync_on_compute=False)},
-                                          prefix=f"{split}/{name}_") for name in forecasters}
+        metrics = {name: MetricCollection({"mse": MeanSquaredError(sync_on_compute=synced),
+                                           "mae": MeanAbsoluteError(sync_on_compute=synced)},
+                                          prefix=f"{split}/{name}_").to(device or "cpu") for name in forecasters}
         for batch in loader:
-            x, y = batch[0], batch[1]
+            x, y = batch[0], batch[1].to(device or "cpu")
             for name, forecast in forecasters.items():
-                prediction = forecast(x).float().contiguous()
+                prediction = forecast(x).float().contiguous().to(device or "cpu")
                 metrics[name].update(prediction.reshape(-1, n_targets), y.reshape(-1, n_targets))
         for collection in metrics.values():
             scores.update({key: float(value) for key, value in collection.compute().items()})
@@ -110,12 +131,14 @@ def run_baselines(config: Config, datamodule: Any, evaluate_test: bool) -> dict[
     spec = getattr(datamodule, "spec", None)  # token seq2seq has none
     if spec is None or not baselines_apply(config, spec):
         return {}
-    train = datamodule.make_loader(datamodule.datasets["train"], shuffle=False)
-    forecasters = baseline_forecasters(config, spec, train)
+    device = sync_device() if getattr(datamodule, "world", 1) > 1 else None
+    fit_loader = getattr(datamodule, "baseline_fit_loader", None)
+    train = fit_loader() if fit_loader else datamodule.make_loader(datamodule.datasets["train"], shuffle=False)
+    forecasters = baseline_forecasters(config, spec, train, device)
     loaders = {"val": datamodule.val_dataloader()}
     if evaluate_test:
         loaders["test"] = datamodule.test_dataloader()
-    return score_baselines(forecasters, loaders, spec.n_targets)
+    return score_baselines(forecasters, loaders, spec.n_targets, device)
 
 
 def baseline_verdict(metrics: dict[str, Any]) -> Optional[str]:

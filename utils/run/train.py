@@ -82,11 +82,14 @@ def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: boo
     metrics: dict[str, Any] = {**val, **test, "epochs_trained": trainer.current_epoch,
                                "parameters": sum(p.numel() for p in task.parameters()),
                                **{f"data/{k}": v for k, v in datamodule.summary().items()}}
-    if not trainer.is_global_zero:
+    sharded = getattr(datamodule, "world", 1) > 1  # a panel's processes each hold a shard: all take part below
+    if not trainer.is_global_zero and not sharded:
         return metrics
     baselines = run_baselines(config, datamodule, evaluate_test)
     metrics.update({**baselines, **skill_scores({**metrics, **baselines}, BASELINE_NAMES)})
     images = write_artifacts(task, datamodule, run_dir, window_radii) if evaluate_test else {}
+    if not trainer.is_global_zero:
+        return metrics
     log_images(logger, images)
     log_tables(logger, {"per_series": run_dir / "per_series.csv"})
     write_timing(run_dir, {"fit_seconds": round(fit_seconds, 2)})
@@ -128,6 +131,7 @@ def quiet_libraries() -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
     for message in [r".*does not have many workers.*", r"Checkpoint directory .* exists and is not empty",
+                    r"It is recommended to use `self.log\('(val|test)/(smape|mase|owa)'",
                     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*", r"The number of training batches .* is "
                     r"smaller than the logging interval", r".*litlogger.*"]:
         warnings.filterwarnings("ignore", message=message)

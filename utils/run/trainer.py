@@ -82,6 +82,8 @@ def build_trainer(config: Config, run_dir: Path, monitor: str, mode: str, logger
     if plain_progress:  # output to a file: one line per epoch instead of a bar redrawn in place
         callbacks.append(EpochLines())
     devices = parse_devices(config)
+    # a panel's processes each hold their own shard of the series and draw their own batches (data/panel.py)
+    shards = {"use_distributed_sampler": False} if config.series_id is not None or config.future_columns else {}
     try:
         return L.Trainer(
             max_epochs=config.epochs,
@@ -97,7 +99,7 @@ def build_trainer(config: Config, run_dir: Path, monitor: str, mode: str, logger
             plugins=[SafeCheckpointIO()],
             default_root_dir=str(run_dir),
             **{"log_every_n_steps": 10, "enable_model_summary": False, "enable_progress_bar": not plain_progress,
-               **config.trainer},
+               **shards, **config.trainer},
         )
     except (ValueError, TypeError, ImportError, MisconfigurationException, RuntimeError) as exc:
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
