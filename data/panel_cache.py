@@ -142,7 +142,7 @@ def _write_entry(directory: Path, part: Part, request: PanelRequest, key: str, s
 
 
 def _atomic(path: Path, write: Any) -> None:
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = path.with_name(f"tmp-{path.name}")  # the same suffix: np.save would add one
     write(temporary)
     os.replace(temporary, path)
 

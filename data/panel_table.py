@@ -131,8 +131,10 @@ def _parquet_source(path_text: str, files: tuple[Path, ...]) -> PanelSource:
         for name in schema.names:
             mine, theirs = schema.field(name).type, first_schema.field(name).type
             if _type_kind(mine) != _type_kind(theirs):
-                raise UserInputError(f"{file}: column '{name}' is {mine} there but {theirs} in {files[0]}; every "
-                                     "file of a panel has the same column types")
+                words = {"number": "numbers", "text": "text", "time": "times"}
+                raise UserInputError(f"{file}: column '{name}' holds {words.get(_type_kind(mine), mine)} there but "
+                                     f"{words.get(_type_kind(theirs), theirs)} in {files[0]}; every file of a panel "
+                                     "has the same column types")
     return PanelSource(path_text, files, True, Dialect(",", "."), tuple(str(n) for n in first_schema.names))
 
 
