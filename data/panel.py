@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from data.base import SPLITS
 from data.covariates import fit_static_encoding
+from data.naive2 import naive2_scores
 from data.numeric import NumericDataModule
 from data.panel_meta import PanelLayout, PanelScale
 from data.panel_splits import SplitSettings, panel_borders, parse_cutoffs, series_scales, window_counts
@@ -252,8 +253,12 @@ class PanelDataModule(NumericDataModule):
         layout = PanelLayout(columns.series_id, columns.numeric, columns.inputs, columns.targets, columns.future,
                              columns.date, frequency, [str(i) for i in global_ids],
                              encoding.to_dict() if encoding is not None else None, season)
+        naive2 = {split: naive2_scores(table.values, table.offsets[:-1][held], first[held, k], count[held, k],
+                                       borders[held, k - 1], cfg.seq_len, cfg.horizon, target_pos, season,
+                                       scale[held])
+                  for k, split, scale in ((1, "val", scales.val_mase), (2, "test", scales.test_mase))}
         self.panel = PanelScale(layout, index, scales.mean[held], scales.std[held], scales.val_mase[held],
-                                scales.test_mase[held])
+                                scales.test_mase[held], naive2)
         numeric = columns.numeric
         store = PanelStore(table.values, table.offsets[:-1][held], scales.mean[held], scales.std[held],
                            [numeric.index(c) for c in columns.inputs], target_pos,

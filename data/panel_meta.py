@@ -61,6 +61,7 @@ class PanelScale:
     numeric_std: np.ndarray
     val_mase_scale: np.ndarray  # (K, T)
     mase_scale: np.ndarray
+    naive2: Optional[dict[str, tuple[np.ndarray, np.ndarray]]] = None  # split -> Naive2's (sMAPE, MASE), (K,) each
 
     @property
     def ids(self) -> list[str]:

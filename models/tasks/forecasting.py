@@ -211,19 +211,50 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
                 self._update_panel_scores(x, y, prediction, series, stage)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
 
+    def _evaluated_panel(self) -> Any:
+        """The :class:`~data.panel_meta.PanelScale` of the data being scored (its splits' MASE scales and Naive2
+        scores), or None when the trainer has no panel data module."""
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        return getattr(datamodule, "panel", None)
+
+    def _split_scale(self, stage: str) -> Tensor:
+        """Each series' MASE denominator for ``stage``'s split: the rows before it in the data being scored
+        (the checkpoint's, for data without a panel module)."""
+        cached = getattr(self, "_scale_cache", None)
+        panel = self._evaluated_panel()
+        key = (stage, id(panel))
+        if cached is None or cached[0] != key:
+            if panel is not None:
+                full = panel.full()["val_mase_scale" if stage == "val" else "mase_scale"]
+                scale = torch.as_tensor(full, dtype=torch.float64, device=self.device)
+            else:
+                scale = (self.panel_val_mase_scale if stage == "val" else self.panel_mase_scale)
+            self._scale_cache = (key, scale)
+        return self._scale_cache[1]
+
     def _update_panel_scores(self, x: Tensor, y: Tensor, prediction: Tensor, series: Tensor, stage: str) -> None:
-        """M4 sMAPE and MASE in original units, per series; the same for repeating the last value (Naive2 at
-        season 1), the denominator of OWA."""
+        """M4 sMAPE and MASE in original units, per series. Naive2's (OWA's denominator) come from the data
+        module at the end of the epoch; without one, repeating the last value (Naive2 at season 1) is scored
+        here."""
         actual = self.to_original_units(y, series).double()
-        last = x[:, -1:, list(self.spec.target_index)]
-        forecasts = {"": self.to_original_units(prediction, series).double(),
-                     "naive_": self.to_original_units(last.expand_as(y), series).double()}
-        scale = (self.panel_val_mase_scale if stage == "val" else self.panel_mase_scale)[series][:, None, :]
+        forecasts = {"": self.to_original_units(prediction, series).double()}
+        if self._evaluated_panel() is None:
+            last = x[:, -1:, list(self.spec.target_index)]
+            forecasts["naive_"] = self.to_original_units(last.expand_as(y), series).double()
+        scale = self._split_scale(stage)[series][:, None, :]
         for name, forecast in forecasts.items():
             self.panel_scores[f"{stage}_{name}smape"].update(smape_terms(actual, forecast), series)
             self.panel_scores[f"{stage}_{name}mase"].update((actual - forecast).abs() / scale, series)
 
     def _log_panel_scores(self, stage: str) -> None:
+        panel = self._evaluated_panel()
+        owa = panel is not None or self.config.mase_m() == 1
+        if panel is not None:  # Naive2 of the windows scored, one value per series held by this process
+            index = torch.as_tensor(panel.index, device=self.device)
+            for name, values in zip(("smape", "mase"), panel.naive2["val" if stage == "val" else "test"]):
+                values = torch.as_tensor(values, dtype=torch.float64, device=self.device)
+                known = torch.isfinite(values)
+                self.panel_scores[f"{stage}_naive_{name}"].update(values[known][:, None], index[known])
         computed = {name: self.panel_scores[f"{stage}_{name}"].compute_with_counts()
                     for name in ("smape", "mase", "naive_smape", "naive_mase")}
         scores = {name: value.reshape(-1) for name, (value, _) in computed.items()}  # one series: not a scalar
@@ -231,10 +262,11 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             metric.reset()
         self.log(f"{stage}/smape", pooled(scores["smape"]), sync_dist=False)
         self.log(f"{stage}/mase", pooled(scores["mase"]), sync_dist=False)
-        if self.config.mase_m() == 1:
-            owa = 0.5 * (pooled(scores["smape"]) / pooled(scores["naive_smape"])
-                         + pooled(scores["mase"]) / pooled(scores["naive_mase"]))
-            self.log(f"{stage}/owa", owa, sync_dist=False)
+        scored = ~torch.isnan(scores["smape"])  # Naive2 over the series the model was scored on
+        if owa and scored.any():
+            owa_value = 0.5 * (pooled(scores["smape"]) / pooled(scores["naive_smape"][scored])
+                               + pooled(scores["mase"]) / pooled(scores["naive_mase"][scored]))
+            self.log(f"{stage}/owa", owa_value, sync_dist=False)
         if stage == "test":
             values = self.spec.horizon * self.spec.n_targets
             self.test_per_series = {name: value.cpu() for name, value in scores.items()}

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import run_main
+from tests.data.test_naive2 import r_naive2
 
 FLAGS = ["--series_id", "shop", "--split", "last_horizon", "--seq_len", "8", "--horizon", "3", "--logger", "csv",
          "--accelerator", "cpu", "--batch_size", "8"]
@@ -89,16 +90,21 @@ def test_a_season_said_once_gives_m4_scores_with_that_season(tmp_path: Path) -> 
                       "--series_id", "shop", "--split", "last_horizon", "--seq_len", "48", "--horizon", str(h),
                       "--logger", "csv", "--accelerator", "cpu", "--output_dir", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-2000:]
-    scores: dict[str, list[float]] = {"val_smape": [], "val_mase": [], "test_smape": [], "test_mase": []}
+    scores: dict[str, list[float]] = {f"{split}_{name}": [] for split in ("val", "test")
+                                      for name in ("smape", "mase", "naive2_smape", "naive2_mase")}
     for name in ("a", "b", "c"):
         y = frame[frame.shop == name].sales.to_numpy()
         for split, end in (("val", len(y) - h), ("test", len(y))):
             actual, history = y[end - h:end], y[:end - h]  # the rows before the scored window are its in-sample part
-            forecast = history[-m:]
-            scores[f"{split}_smape"].append(np.mean(200 * np.abs(actual - forecast)
-                                                    / (np.abs(actual) + np.abs(forecast))))
-            scores[f"{split}_mase"].append(np.mean(np.abs(actual - forecast))
-                                           / np.mean(np.abs(history[m:] - history[:-m])))
+            scale = np.mean(np.abs(history[m:] - history[:-m]))
+            for prefix, forecast in (("", history[-m:]), ("naive2_", r_naive2(history, m, h))):
+                scores[f"{split}_{prefix}smape"].append(np.mean(200 * np.abs(actual - forecast)
+                                                                / (np.abs(actual) + np.abs(forecast))))
+                scores[f"{split}_{prefix}mase"].append(np.mean(np.abs(actual - forecast)) / scale)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    for key, values in scores.items():
-        assert metrics[key.replace("_", "/")] == pytest.approx(np.mean(values), rel=1e-5), key
+    for key in ("val_smape", "val_mase", "test_smape", "test_mase"):
+        assert metrics[key.replace("_", "/")] == pytest.approx(np.mean(scores[key]), rel=1e-5), key
+    for split in ("val", "test"):  # OWA against M4's seasonal Naive2 at m = 24
+        owa = 0.5 * (np.mean(scores[f"{split}_smape"]) / np.mean(scores[f"{split}_naive2_smape"])
+                     + np.mean(scores[f"{split}_mase"]) / np.mean(scores[f"{split}_naive2_mase"]))
+        assert metrics[f"{split}/owa"] == pytest.approx(owa, rel=1e-5)
