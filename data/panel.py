@@ -40,6 +40,7 @@ from utils.errors import UserInputError
 # An epoch of a panel is this many series-balanced batches (NeuralForecast counts steps the same way), unless
 # --batches_per_epoch says otherwise; chosen on validation (docs/panel-scale.md#the-epoch-budget).
 DEFAULT_BATCHES_PER_EPOCH = 200
+EVAL_BATCH_SIZE = 1024  # validation and test windows per batch: forward passes only, and many series
 BASELINE_FIT_WINDOWS = 200_000  # the least-squares baseline is fitted on at most this many training windows
 
 
@@ -279,14 +280,15 @@ class PanelDataModule(NumericDataModule):
 
     def batches_per_epoch(self) -> int:
         """Training batches per epoch: ``--batches_per_epoch`` (0: one draw per training window), else the
-        default budget."""
+        default budget; never more than ``--trainer.max_steps``, so that a short run still ends in a validation."""
         chosen = self.config.batches_per_epoch
         if chosen is None:
-            return DEFAULT_BATCHES_PER_EPOCH
-        if chosen == 0:
-            if self.world > 1:
-                return max(1, -(-len(self.datasets["train"]) // self.config.batch_size))
-            return 0
+            chosen = DEFAULT_BATCHES_PER_EPOCH
+        elif chosen == 0 and self.world > 1:  # every process must take the same number of steps
+            chosen = max(1, -(-len(self.datasets["train"]) // self.config.batch_size))
+        max_steps = int(self.config.trainer.get("max_steps", -1) or -1)
+        if max_steps > 0 and (chosen == 0 or chosen > max_steps):
+            chosen = max_steps
         return chosen
 
     def make_loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
@@ -296,9 +298,9 @@ class PanelDataModule(NumericDataModule):
             draws = budget * self.config.batch_size if budget else len(dataset)
             sampler = SeriesBalancedSampler(torch.from_numpy(dataset.count), self.config.seed,  # type: ignore
                                             draws=draws, rank=self.rank)
-        return DataLoader(dataset, batch_size=self.config.batch_size, sampler=sampler,
-                          num_workers=self.config.num_workers, collate_fn=collate_prebatched,
-                          persistent_workers=self.config.num_workers > 0)
+        batch_size = self.config.batch_size if shuffle else max(self.config.batch_size, EVAL_BATCH_SIZE)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=self.config.num_workers,
+                          collate_fn=collate_prebatched, persistent_workers=self.config.num_workers > 0)
 
     def baseline_fit_loader(self) -> DataLoader:
         """The training windows the closed-form ``linear`` baseline is fitted on: all of them, or a seeded uniform

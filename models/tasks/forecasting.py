@@ -187,9 +187,12 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             loss = self._distribution_loss(parameters, y)
             self._update_probabilistic(parameters, y, stage)
         else:
-            prediction, _ = self(x, *batch[2:])
+            prediction, attention = self(x, *batch[2:])
             prediction = prediction.float()
             loss = self._loss(prediction, y)
+            if stage == "test" and self.keep_test_outputs:  # the run's artefacts reuse them (utils/run/artifacts.py)
+                self.test_outputs.append((y.cpu(), prediction.detach().cpu(),
+                                          None if attention is None else attention.detach().float().cpu()))
         self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=stage == "val", batch_size=len(x), sync_dist=True)
         if stage == "test" and self.conformal_radii is not None and self.config.conformal_mode == "split":
             # adaptive radii move window by window in time order: utils/run/conformal.py scores them after test
@@ -293,6 +296,12 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
         """``(levels, B, H, n_targets)`` lower and upper bounds: the point forecast -/+ the calibrated radius."""
         radii = self.conformal_radii.to(prediction.device).unsqueeze(1)
         return prediction.unsqueeze(0) - radii, prediction.unsqueeze(0) + radii
+
+    keep_test_outputs = False  # set by a run that writes its artefacts from the test pass
+    test_outputs: list[tuple[Tensor, Tensor, Optional[Tensor]]]
+
+    def on_test_epoch_start(self) -> None:
+        self.test_outputs = []
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")

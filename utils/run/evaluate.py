@@ -33,6 +33,7 @@ def evaluate_checkpoint(config: Config, checkpoint: Path) -> dict[str, Any]:
     start_run(run_dir, config)
     trainer = L.Trainer(accelerator=config.accelerator, devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, precision=config.precision)
+    task.keep_test_outputs = True  # write_artifacts reuses the test pass's forecasts
     metrics: dict[str, Any] = dict(trainer.test(task, datamodule=datamodule, verbose=False)[0])
     window_radii = None
     if config.conformal_mode == "adaptive" and task.conformal_radii is not None:

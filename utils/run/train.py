@@ -65,6 +65,7 @@ def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: boo
     if config.conformal:  # calibrated with the best weights, before the test windows are seen
         from utils.run.conformal import calibrate
         calibrate(task, datamodule.val_dataloader())
+    task.keep_test_outputs = evaluate_test  # the artefacts below reuse the test pass's forecasts
     test = (trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
             if evaluate_test else {})
     window_radii = None

@@ -75,7 +75,8 @@ def build_trainer(config: Config, run_dir: Path, monitor: str, mode: str, logger
                                          save_top_k=config.keep_last_checkpoints, every_n_epochs=1,
                                          auto_insert_metric_name=False, enable_version_counter=False))
     if config.patience > 0:
-        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.patience))
+        # strict=False: a run stopped by --trainer.max_steps before its first validation has no val/loss yet
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.patience, strict=False))
     if logger is not None:
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     plain_progress = not sys.stdout.isatty() and "enable_progress_bar" not in config.trainer
