@@ -4,10 +4,15 @@ Integrated gradients and not gradient × input: a recurrent forecaster is far fr
 integrated gradients satisfy completeness (the attributions of a sequence add up to f(x) - f(baseline), which
 :func:`integrated_gradients` returns as the convergence delta to check) and sensitivity. Captum's implementation
 (Gauss-Legendre quadrature over the straight path, batched) is the field's reference, so it is used instead of our own.
+Integrated gradients need the true gradient: layers that treat statistics of their input as constants in training
+(RevIN's window mean and std, ``detach_statistics``) are switched to differentiate them while attributing
+(:func:`exact_gradients`); otherwise the attributions would miss what a window's level and scale do to the forecast,
+and would not add up.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -24,6 +29,19 @@ def _captum() -> Any:
     except ImportError:
         raise UserInputError("attribution needs Captum: pip install -r requirements.txt") from None
     return captum.attr
+
+
+@contextmanager
+def exact_gradients(model: nn.Module) -> Iterator[None]:
+    """Inside the block every module with ``detach_statistics`` differentiates through its statistics."""
+    switched = [module for module in model.modules() if getattr(module, "detach_statistics", False)]
+    for module in switched:
+        module.detach_statistics = False
+    try:
+        yield
+    finally:
+        for module in switched:
+            module.detach_statistics = True
 
 
 def integrated_gradients(forward: Callable[..., Tensor], inputs: Tensor, baselines: Optional[Tensor] = None,

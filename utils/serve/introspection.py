@@ -30,7 +30,8 @@ from torch.nn import functional as F
 from data.recent import RecentSeries
 from data.series_meta import SeriesMeta
 from data.time_features import TIME_FEATURES
-from models.introspection.attribution import STEPS, integrated_gradients, layer_integrated_gradients, shares
+from models.introspection.attribution import (STEPS, exact_gradients, integrated_gradients,
+                                               layer_integrated_gradients, shares)
 from models.introspection.probe import StateRecord, record_states
 from models.introspection.statistics import (first_to_last, gate_histograms, gradient_flow, pca_trajectories,
                                              saturation)
@@ -196,8 +197,9 @@ def _write_attribution(result: Inspection, task: Any, x: Tensor, out: Path, meta
     def mean_forecast(inputs: Tensor) -> Tensor:
         return model(inputs)[0].float().mean(dim=(1, 2))
 
-    attributions, delta = integrated_gradients(mean_forecast, x.clone().requires_grad_(True),
-                                               torch.zeros_like(x), steps=steps)
+    with exact_gradients(model):
+        attributions, delta = integrated_gradients(mean_forecast, x.clone().requires_grad_(True),
+                                                   torch.zeros_like(x), steps=steps)
     with torch.no_grad():
         change = (mean_forecast(x) - mean_forecast(torch.zeros_like(x))).double().numpy()
     per_step = shares(attributions, axis=1)  # (N, T)
@@ -216,11 +218,10 @@ def _write_attribution(result: Inspection, task: Any, x: Tensor, out: Path, meta
     result.table("attribution_steps", steps_table, out)
     result.images["attribution"] = plot_attribution(per_step, grid, names, out / "attribution.png", attention,
                                                     "the mean forecast")
-    scale = np.maximum(np.abs(change), 1e-12)
     result.summary["attribution"] = {
         "method": "integrated gradients (Captum, Gauss-Legendre)", "steps": steps,
         "of": "each window's mean forecast in scaled units", "baseline": "all zeros: every column at its training mean",
-        "completeness_error_max": float(np.max(np.abs(delta) / scale)),
+        "completeness_error": _completeness_error(delta, change),
         "feature_shares": dict(zip(names, (float(v) for v in grid.sum(axis=1)))),
         "last_quarter_share": float(per_step[:, -max(1, per_step.shape[1] // 4):].sum(axis=1).mean())}
 
@@ -262,7 +263,7 @@ def inspect_translator(task: Any, sentences: list[str], out: Path, steps: int = 
     result.summary.update({
         "model": task.config.model, "rnn": _core_description(task.config), "sentences": len(sentences),
         "loss": {"name": "negative log-likelihood of the model's own translation",
-                 "mean_over_sentences": float(nll.mean())},
+                 "mean_over_sentences": float(nll.detach().mean())},
         "translations": [{"source": s, "translation": h} for s, h in zip(sentences, hypotheses)]})
     _write_state_figures(result, records, out, picks, titles, step_labels,
                          "the negative log-likelihood of each sentence's translation")
@@ -288,9 +289,15 @@ def inspect_translator(task: Any, sentences: list[str], out: Path, steps: int = 
     result.summary["attribution"] = {
         "method": "integrated gradients over the source token embeddings (Captum, Gauss-Legendre)", "steps": steps,
         "of": "the log-likelihood of each sentence's translation", "baseline": "the padding embedding (zeros)",
-        "completeness_error_max": float(np.max(np.abs(delta) / np.maximum(np.abs(nll.detach().numpy()), 1e-12)))}
+        "completeness_error": _completeness_error(delta, nll.detach().double().numpy())}
     result.summary["seconds"] = round(time.perf_counter() - started, 2)
     return result
+
+
+def _completeness_error(delta: np.ndarray, change: np.ndarray) -> float:
+    """The largest |sum of a sequence's attributions - (f(x) - f(baseline))| over the mean |f(x) - f(baseline)|:
+    how far integrated gradients are from adding up (0 when exact)."""
+    return float(np.max(np.abs(delta)) / max(float(np.mean(np.abs(change))), 1e-12))
 
 
 def write_summary(result: Inspection, out: Path, extra: dict[str, Any]) -> Path:
