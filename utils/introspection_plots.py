@@ -170,7 +170,7 @@ def plot_attribution(step_shares: np.ndarray, feature_steps: np.ndarray, feature
     steps = step_shares.shape[1]
     x = np.arange(steps)
     fig = plt.figure(figsize=(max(9.0, min(16.0, 0.09 * steps + 6.0)), 7.0))
-    grid = fig.add_gridspec(2, 2, width_ratios=[4, 1], height_ratios=[1, 1.1], hspace=0.35, wspace=0.08)
+    grid = fig.add_gridspec(2, 3, width_ratios=[4, 1, 0.08], height_ratios=[1, 1.1], hspace=0.35, wspace=0.1)
     top = fig.add_subplot(grid[0, 0])
     low, high = np.percentile(step_shares, [10, 90], axis=0)
     top.fill_between(x, low, high, color="tab:red", alpha=0.2, lw=0)
@@ -187,13 +187,14 @@ def plot_attribution(step_shares: np.ndarray, feature_steps: np.ndarray, feature
                         extent=(-0.5, steps - 0.5, len(features) - 0.5, -0.5))
     heat.set_yticks(range(len(features)), list(features), fontsize=8)
     heat.set_xlabel("input step (0 = oldest; the forecast follows the last)")
-    fig.colorbar(image, ax=heat, label="share of |attribution|", fraction=0.03, pad=0.01)
+    fig.colorbar(image, cax=fig.add_subplot(grid[1, 2]), label="share of |attribution| per feature and step")
     bars = fig.add_subplot(grid[1, 1])
     totals = feature_steps.sum(axis=1)
     bars.barh(range(len(features)), totals, color="tab:red")
     bars.set_yticks(range(len(features)), [])
     bars.set_ylim(len(features) - 0.5, -0.5)
     bars.set_xlabel("share per feature")
+    bars.set_title("per feature", fontsize=9)
     return _save(fig, path)
 
 
@@ -211,14 +212,15 @@ def plot_source_alignment(weights: np.ndarray, source: Sequence[str], output: Se
     heat.set_yticks(range(len(output)), list(output), fontsize=8)
     heat.set_xlabel("source")
     heat.set_ylabel("output")
-    fig.colorbar(image, ax=heat, label="attention weight", fraction=0.04)
     if source_shares is not None:
         bar = fig.add_subplot(grid[0, 0], sharex=heat)
+        fig.colorbar(image, ax=[bar, heat], label="attention weight", fraction=0.04)
         bar.bar(range(len(source)), source_shares, color="tab:red")
         bar.set_ylabel("IG share", fontsize=8)
         bar.tick_params(labelbottom=False)
         bar.set_title(title, fontsize=10)
     else:
+        fig.colorbar(image, ax=heat, label="attention weight", fraction=0.04)
         heat.set_title(title, fontsize=10)
     return _save(fig, path)
 
