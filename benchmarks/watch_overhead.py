@@ -14,6 +14,7 @@ Prints the table docs/benchmarks.md shows.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -63,7 +64,8 @@ def hook_share(flags: list[str], out: Path) -> tuple[float, float]:
         setattr(watch.WatchLayers, name, timed(getattr(watch.WatchLayers, name)))
     quiet_libraries()
     config = parse_config([*flags, "--output_dir", str(out)])
-    train(config, callbacks=[apply_thread_plan(plan_threads(config))])  # --threads as python main.py applies it
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):  # the run's own report is not the table
+        train(config, callbacks=[apply_thread_plan(plan_threads(config))])  # --threads as python main.py applies it
     return spent[0], float(json.loads((out / "timing.json").read_text())["fit_seconds"])
 
 

@@ -31,19 +31,30 @@ def inspect_command(argv: list[str]) -> int:
                              "(seq2seq: the first N sentences)")
     parser.add_argument("--output_dir", default=None, help="where the figures go (default: RUN/inspect beside the "
                                                            "checkpoint; an earlier inspect directory is replaced)")
+    parser.add_argument("--threads", default="1",
+                        help="CPU threads: a count, or auto as for training (on a shared 2-core machine one thread "
+                             "was 3x faster: two threads' OpenMP teams wait on descheduled threads)")
     parser.add_argument("--wandb", choices=("auto", "off"), default="auto",
                         help="auto: add the figures and tables to the W&B run that trained the checkpoint, if it was "
                              "logged to W&B (offline runs stay offline); off: files only")
     args = parser.parse_args(argv)
     if args.windows < 1:
         raise UserInputError(f"--windows must be >= 1, got {args.windows}")
+    from config import Config
+    from utils.run.threads import export_thread_environment, plan_threads
+
+    export_thread_environment(plan_threads(Config(threads=args.threads)))  # before torch loads
     checkpoint = Path(args.ckpt)
     if not checkpoint.is_file():
         raise UserInputError(f"{checkpoint}: checkpoint not found")
     out = Path(args.output_dir) if args.output_dir else checkpoint.resolve().parent / "inspect"
     _check_output_dir(out)
+    import torch
+
     from utils.run.checkpoints import load_checkpoint_safely
 
+    if args.threads != "auto" and torch.get_num_threads() != int(args.threads):  # torch loaded earlier (tests)
+        torch.set_num_threads(int(args.threads))
     hparams = load_checkpoint_safely(checkpoint).get("hyper_parameters") or {}
     trained_for = (hparams.get("config") or {}).get("task")
     run, target = (_translator_run if trained_for == "seq2seq" else _forecaster_run)(args, checkpoint)
