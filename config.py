@@ -194,6 +194,9 @@ class Config:
     logger: Literal["wandb", "csv", "tensorboard", "none"] = _opt(
         "wandb", "experiment logger; wandb falls back to offline mode without credentials or network")
     wandb_project: str = _opt("seqlab", "W&B project name")
+    watch: int = _opt(0, "every N optimiser steps, log each layer's gradient norm, weight norm and update ratio "
+                         "|dw|/|w| to the logger (W&B, CSV, TensorBoard), to see vanishing or exploding gradients "
+                         "while training (0 = off)")
     log_model: bool = _opt(False, "upload best.ckpt to W&B as a model artifact at the end of the run (--logger "
                                   "wandb; an offline run keeps it for wandb sync)")
     resume: bool = _opt(False, "continue an interrupted run from <output_dir>/last.ckpt (needs --output_dir)")
@@ -262,9 +265,12 @@ class Config:
                 or self.train_ratio + self.val_ratio >= 1.0:
             raise UserInputError("--train_ratio and --val_ratio must be in (0, 1) and leave rows for a test split")
         for name in ["lr", "weight_decay", "patience", "lr_patience", "grad_clip", "num_workers", "min_freq",
-                     "checkpoint_every_n_steps", "keep_last_checkpoints"]:
+                     "checkpoint_every_n_steps", "keep_last_checkpoints", "watch"]:
             if getattr(self, name) < 0 or (name == "lr" and self.lr == 0):
                 raise UserInputError(f"--{name} out of range: {getattr(self, name)}")
+        if self.watch and self.logger == "none":
+            raise UserInputError(f"--watch {self.watch} logs to the experiment logger: it needs --logger wandb, csv or "
+                                 "tensorboard, not none")
         if self.task == "classification" and self.data_format != "rows":
             raise UserInputError("--task classification needs --data_format rows (one labelled sequence per row)")
         if self.log_model and self.logger != "wandb":

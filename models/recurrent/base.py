@@ -4,7 +4,9 @@ It owns the parameters, laid out exactly as ``torch.nn.RNNBase`` lays them out (
 interchangeable with ``nn.RNN`` / ``nn.LSTM``), their init, and the one loop over layers and directions with
 everything around it: ``batch_first`` and unbatched input, sorting by length and back, reversing each sequence
 within its length for the reverse direction (what packed PyTorch modules do), dropout between layers.
-A subclass only supplies :meth:`RecurrentBase._recurrence`: one direction of one layer.
+A subclass only supplies :meth:`RecurrentBase._recurrence`: one direction of one layer. While :attr:`recording`
+is set (:mod:`models.introspection`), each direction gets a :class:`~models.recurrent.recording.DirectionRecord`
+that its kernel fills with h_t, the gates and, in backward, ∂L/∂h_t.
 
 Conventions of the recurrences: time-major ``(T, B, features)``, forward in time only; variable lengths arrive
 as ``batch_sizes`` (non-increasing, rows sorted by length, as in a ``PackedSequence``): at step ``t`` only rows
@@ -21,6 +23,7 @@ from torch.nn import functional as F
 
 from models.recurrent.packing import SortedBatch, reverse_padded
 from models.recurrent.precision import State, float32_under_cpu_autocast
+from models.recurrent.recording import CoreRecording, DirectionRecord, Layout
 
 
 class RecurrentBase(nn.Module):
@@ -49,6 +52,7 @@ class RecurrentBase(nn.Module):
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
         self.num_directions = 2 if bidirectional else 1
+        self.recording: Optional[CoreRecording] = None  # set while models.introspection records this module
         rows = self.gates * hidden_size
         for layer in range(num_layers):
             layer_in = input_size if layer == 0 else hidden_size * self.num_directions
@@ -72,9 +76,10 @@ class RecurrentBase(nn.Module):
             nn.init.uniform_(p, -bound, bound)
 
     def _recurrence(self, x: Tensor, state: tuple[Tensor, ...], w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
-                    batch_sizes: Optional[Sequence[int]]) -> tuple[Tensor, tuple[Tensor, ...]]:
+                    batch_sizes: Optional[Sequence[int]],
+                    record: Optional[DirectionRecord] = None) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One direction of one layer: x (T, B, I), initial state tensors each (B, H), ``b = b_ih + b_hh`` ->
-        (output (T, B, H), final state tensors each (B, H))."""
+        (output (T, B, H), final state tensors each (B, H)). ``record``: where to keep h_t, the gates and ∂L/∂h_t."""
         raise NotImplementedError
 
     @staticmethod
@@ -108,6 +113,9 @@ class RecurrentBase(nn.Module):
             zeros = x.new_zeros(self.num_layers * self.num_directions, batch, self.hidden_size)
             states = (zeros,) * self.state_tensors
         order = SortedBatch(lengths, batch, steps, x.device)
+        recording = None if self._exporting() else self.recording
+        if recording is not None:
+            recording.start_call()
         x = order.sort(x, 1)
         states = tuple(order.sort(s, 1) for s in states)
         finals: list[list[Tensor]] = [[] for _ in states]
@@ -117,7 +125,10 @@ class RecurrentBase(nn.Module):
                 w_ih, w_hh, b = self._direction_params(layer, direction)
                 k = layer * self.num_directions + direction
                 inp = reverse_padded(x, order.lengths) if direction else x
-                out, last = self._recurrence(inp, tuple(s[k] for s in states), w_ih, w_hh, b, order.batch_sizes)
+                record = None if recording is None else recording.direction(
+                    layer, direction, _sorted_layout(order, direction), lengths, steps)
+                out, last = self._recurrence(inp, tuple(s[k] for s in states), w_ih, w_hh, b, order.batch_sizes,
+                                             record)
                 outs.append(reverse_padded(out, order.lengths) if direction else out)
                 for collected, tensor in zip(finals, last):
                     collected.append(tensor)
@@ -143,3 +154,10 @@ class RecurrentBase(nn.Module):
         if self.bidirectional:
             s += ", bidirectional=True"
         return s
+
+
+def _sorted_layout(order: SortedBatch, direction: int) -> Layout:
+    """Maps a record of the sorted (and, for the reverse direction, reversed) frame back to input order and time."""
+    def layout(tensor: Tensor) -> Tensor:
+        return order.unsort(reverse_padded(tensor, order.lengths) if direction else tensor, 1)
+    return layout

@@ -2,12 +2,16 @@
 
 Whatever runs inside (``nn.GRU`` / ``nn.LSTM``, or our :class:`~models.recurrent.rnn.RNN` /
 :class:`~models.recurrent.lstm.ScratchLSTM` / :class:`~models.recurrent.minimal.MinimalRNN`), a model sees one
-contract: variable lengths, a documented state layout and float32 under CPU autocast.
+contract: variable lengths, a documented state layout and float32 under CPU autocast. While recorded
+(:meth:`RecurrentCore.record_into`, :mod:`models.introspection`) every core keeps h_t, its gates and ∂L/∂h_t per layer
+and direction: our recurrences from inside their kernels, ``nn.LSTM`` / ``nn.GRU`` by a step-by-step re-run
+(:mod:`models.recurrent.stepwise`).
 """
 from __future__ import annotations
 
 from typing import Any, Optional
 
+import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -16,7 +20,9 @@ from models.recurrent.lstm import ScratchLSTM
 from models.recurrent.minimal import MINIMAL_KINDS, MinimalRNN
 from models.recurrent.packing import merge_directions
 from models.recurrent.precision import State, float32_under_cpu_autocast
+from models.recurrent.recording import CoreRecording
 from models.recurrent.rnn import RNN
+from models.recurrent.stepwise import run_stepwise
 
 RNN_TYPES = ("rnn", "gru", "lstm", *MINIMAL_KINDS)
 LSTM_IMPLS = ("native", "scratch")
@@ -36,6 +42,13 @@ class RecurrentCore(nn.Module):
     def __init__(self, rnn: nn.Module) -> None:
         super().__init__()
         self.rnn = rnn
+        self.recording: Optional[CoreRecording] = None
+
+    def record_into(self, recording: Optional[CoreRecording]) -> None:
+        """Record every later call into ``recording`` (None: stop recording)."""
+        self.recording = recording
+        if isinstance(self.rnn, (RecurrentBase, MinimalRNN)):
+            self.rnn.recording = recording
 
     @property
     def input_size(self) -> int:
@@ -64,6 +77,8 @@ class RecurrentCore(nn.Module):
     def _run(self, x: Tensor, state: Optional[State], lengths: Optional[Tensor]) -> tuple[Tensor, State]:
         if isinstance(self.rnn, (RecurrentBase, MinimalRNN)):
             return self.rnn(x, state, lengths=lengths)
+        if self.recording is not None and not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
+            return run_stepwise(self.rnn, x, state, lengths, self.recording)
         if lengths is None:
             return self.rnn(x, state)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)

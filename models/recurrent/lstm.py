@@ -24,6 +24,7 @@ from torch.autograd.function import once_differentiable
 
 from models.recurrent.base import RecurrentBase
 from models.recurrent.fused import fused_lstm_ops
+from models.recurrent.recording import DirectionRecord
 
 
 # Per-step elementwise ops are too small (B*H elements) to pay for an OpenMP barrier: on a loaded 2-core
@@ -64,8 +65,10 @@ def _ifgo(w: Tensor) -> Tensor:
 class LSTMRecurrence(torch.autograd.Function):
     """One direction of one LSTM layer.
 
-    forward(x (T,B,I), h0 (B,H), c0 (B,H), W_ih (4H,I), W_hh (4H,H), b (4H,) or None, batch_sizes or None)
-      -> (output (T,B,H), h_n (B,H), c_n (B,H)). ``b`` is ``b_ih + b_hh``; gates in PyTorch's i, f, g, o order.
+    forward(x (T,B,I), h0 (B,H), c0 (B,H), W_ih (4H,I), W_hh (4H,H), b (4H,) or None, batch_sizes or None,
+    record=None) -> (output (T,B,H), h_n (B,H), c_n (B,H)). ``b`` is ``b_ih + b_hh``; gates in PyTorch's i, f, g, o
+    order. With a ``record`` (:class:`~models.recurrent.recording.DirectionRecord`) the forward keeps h_t and the
+    input, forget and output gates, and the backward loop copies its running ``dh`` = ∂L/∂h_t out at every step.
     Saved for backward: the activated gates (T,B,4H), cell states (T+1,B,H), tanh(c) (T,B,H), hidden (T+1,B,H).
     Per-step views are made once with ``unbind`` because at small sizes Python-side indexing costs as much as
     the arithmetic.
@@ -73,7 +76,8 @@ class LSTMRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
-                batch_sizes: Optional[Sequence[int]]) -> tuple[Tensor, Tensor, Tensor]:
+                batch_sizes: Optional[Sequence[int]],
+                record: Optional[DirectionRecord] = None) -> tuple[Tensor, Tensor, Tensor]:
         with torch.autocast("cpu", enabled=False):
             steps, batch, n_in = x.shape
             hidden = w_hh.size(1)
@@ -143,6 +147,10 @@ class LSTMRecurrence(torch.autograd.Function):
         ctx.save_for_backward(x, w_ih_p, w_hh_p, gates, hs, cs, tc)
         ctx.batch_sizes = list(batch_sizes) if masked else None
         ctx.has_bias = b is not None
+        ctx.record = record
+        if record is not None:  # internal gate order o, i, f, g
+            o, i, f, _ = gates.split(hidden, dim=-1)
+            record.keep_hidden(hs[1:], input=i, forget=f, output=o)
         return hs[1:], h_n, c_n
 
     @staticmethod
@@ -172,6 +180,7 @@ class LSTMRecurrence(torch.autograd.Function):
             dh = grad_hn.clone()
             dc = grad_cn.clone()
             dcu = dc.unsqueeze(1)
+            kept = None if ctx.record is None else ctx.record.grad_buffer(hs[1:])
             kl, fl, gl, dl = k.unbind(0), f.unbind(0), g.unbind(0), dpre.unbind(0)
             m3 = m[..., h1:].view(steps, batch, 3, hidden).unbind(0)
             d3 = dpre[..., h1:].view(steps, batch, 3, hidden).unbind(0)
@@ -190,6 +199,8 @@ class LSTMRecurrence(torch.autograd.Function):
                     if first:
                         dh_t.add_(gl[t] if full else gl[t][:bs])
                         first = False
+                    if kept is not None:  # dh_t is now the total dL/dh_t
+                        kept[t, :bs] = dh_t
                     if full:
                         dc_t.addcmul_(dh_t, kl[t])
                         torch.mul(m3[t], dcu, out=d3[t])
@@ -221,7 +232,7 @@ class LSTMRecurrence(torch.autograd.Function):
                 grad_w_hh = _ifgo(torch.mm(d2.t(), hs[:steps].view(-1, hidden)))  # one (4H, T*B) x (T*B, H) matmul
             if ctx.has_bias and ctx.needs_input_grad[5]:
                 grad_b = _ifgo(d2.sum(0))
-        return grad_x, dh, dc, grad_w_ih, grad_w_hh, grad_b, None
+        return grad_x, dh, dc, grad_w_ih, grad_w_hh, grad_b, None, None
 
 
 class FusedLSTMRecurrence(torch.autograd.Function):
@@ -231,7 +242,8 @@ class FusedLSTMRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
-                batch_sizes: Optional[Sequence[int]]) -> tuple[Tensor, Tensor, Tensor]:
+                batch_sizes: Optional[Sequence[int]],
+                record: Optional[DirectionRecord] = None) -> tuple[Tensor, Tensor, Tensor]:
         ops = fused_lstm_ops()
         with torch.autocast("cpu", enabled=False):
             x = x.contiguous()
@@ -239,6 +251,10 @@ class FusedLSTMRecurrence(torch.autograd.Function):
         ctx.save_for_backward(x, w_ih, w_hh, gates, hs, cs, tc)
         ctx.batch_sizes = list(batch_sizes or [])
         ctx.has_bias = b is not None
+        ctx.record = record
+        if record is not None:  # the kernel's gate order i, f, g, o
+            i, f, _, o = gates.split(gates.size(-1) // 4, dim=-1)
+            record.keep_hidden(hs[1:], input=i, forget=f, output=o)
         return hs[1:], h_n, c_n
 
     @staticmethod
@@ -247,8 +263,10 @@ class FusedLSTMRecurrence(torch.autograd.Function):
         x, w_ih, w_hh, gates, hs, cs, tc = ctx.saved_tensors
         with torch.autocast("cpu", enabled=False):
             steps, batch, n_in = x.shape
-            dpre, db, dh0, dc0 = fused_lstm_ops().backward(grad_out, grad_hn, grad_cn, w_hh, gates, cs, tc,
-                                                           ctx.batch_sizes)
+            dpre, db, dh0, dc0, dh_steps = fused_lstm_ops().backward(grad_out, grad_hn, grad_cn, w_hh, gates, cs, tc,
+                                                                     ctx.batch_sizes, ctx.record is not None)
+            if ctx.record is not None:  # the kernel's running dL/dh_t of every step
+                ctx.record.grad_buffer(dh_steps).copy_(dh_steps)
             d2 = dpre.view(steps * batch, -1)
             grad_x = grad_w_ih = grad_w_hh = grad_b = None
             if ctx.needs_input_grad[0]:  # for few input features (W_ih^T d^T)^T is ~2x faster than d W_ih
@@ -260,7 +278,7 @@ class FusedLSTMRecurrence(torch.autograd.Function):
                 grad_w_hh = torch.mm(d2.t(), hs[:steps].view(steps * batch, -1))
             if ctx.has_bias and ctx.needs_input_grad[5]:
                 grad_b = db
-        return grad_x, dh0, dc0, grad_w_ih, grad_w_hh, grad_b, None
+        return grad_x, dh0, dc0, grad_w_ih, grad_w_hh, grad_b, None, None
 
 
 def lstm_recurrence_traceable(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
@@ -307,14 +325,13 @@ class ScratchLSTM(RecurrentBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
 
     def _recurrence(self, x: Tensor, state: tuple[Tensor, ...], w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
-                    batch_sizes: Optional[Sequence[int]]) -> tuple[Tensor, tuple[Tensor, ...]]:
+                    batch_sizes: Optional[Sequence[int]],
+                    record: Optional[DirectionRecord] = None) -> tuple[Tensor, tuple[Tensor, ...]]:
         if self._exporting():
-            recurrence = lstm_recurrence_traceable
-        elif uses_fused_kernel(x):
-            recurrence = FusedLSTMRecurrence.apply
-        else:
-            recurrence = LSTMRecurrence.apply
-        out, h_n, c_n = recurrence(x, state[0], state[1], w_ih, w_hh, b, batch_sizes)
+            out, h_n, c_n = lstm_recurrence_traceable(x, state[0], state[1], w_ih, w_hh, b, batch_sizes)
+            return out, (h_n, c_n)
+        recurrence = FusedLSTMRecurrence if uses_fused_kernel(x) else LSTMRecurrence
+        out, h_n, c_n = recurrence.apply(x, state[0], state[1], w_ih, w_hh, b, batch_sizes, record)
         return out, (h_n, c_n)
 
 

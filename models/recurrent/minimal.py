@@ -20,6 +20,7 @@ from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from models.recurrent.packing import lengths_to_mask, reverse_padded
+from models.recurrent.recording import CoreRecording, DirectionRecord, time_major_layout
 
 MINIMAL_KINDS = ("mingru", "minlstm")
 SCANS = ("auto", "parallel", "sequential")
@@ -63,17 +64,19 @@ class LinearRecurrence(torch.autograd.Function):
     """:func:`sequential_scan` with a hand-written backward: two fused ops per step instead of T autograd nodes.
 
     Backward: dL/dh_t = dL/dout_t + a_{t+1} dL/dh_{t+1}, then dL/da_t = dL/dh_t h_{t-1}, dL/db_t = dL/dh_t,
-    dL/dh0 = a_1 dL/dh_1. Inputs time-major (T, B, H), h0 (B, H).
+    dL/dh0 = a_1 dL/dh_1. Inputs time-major (T, B, H), h0 (B, H). ``kept`` (T, B, H), optional: receives dL/dh_t
+    (introspection, :mod:`models.recurrent.recording`).
     """
 
     @staticmethod
-    def forward(ctx, a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
+    def forward(ctx, a: Tensor, b: Tensor, h0: Tensor, kept: Optional[Tensor] = None) -> Tensor:
         a, b = a.contiguous(), b.contiguous()
         out = torch.empty_like(b)
         h = h0
         for t in range(a.size(0)):
             h = torch.addcmul(b[t], a[t], h, out=out[t])
         ctx.save_for_backward(a, h0, out)
+        ctx.kept = kept
         return out
 
     @staticmethod
@@ -85,10 +88,12 @@ class LinearRecurrence(torch.autograd.Function):
         grad_h[-1] = grad_out[-1]
         for t in range(a.size(0) - 2, -1, -1):
             torch.addcmul(grad_out[t], a[t + 1], grad_h[t + 1], out=grad_h[t])
+        if ctx.kept is not None:
+            ctx.kept.copy_(grad_h)
         grad_a = torch.empty_like(grad_h)
         torch.mul(grad_h[1:], out[:-1], out=grad_a[1:])
         torch.mul(grad_h[0], h0, out=grad_a[0])
-        return grad_a, grad_h, a[0] * grad_h[0]
+        return grad_a, grad_h, a[0] * grad_h[0], None
 
 
 class InputProjection(torch.autograd.Function):
@@ -140,6 +145,7 @@ class MinimalRNN(nn.Module):
             raise ValueError("MinimalRNN is batch-first only")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bidirectional, self.kind, self.scan = bidirectional, kind, scan
+        self.recording: Optional[CoreRecording] = None  # set while models.introspection records this module
         directions = 2 if bidirectional else 1
         gates = 2 if kind == "mingru" else 3
         self.projections = nn.ModuleList(
@@ -158,6 +164,9 @@ class MinimalRNN(nn.Module):
             lengths = torch.as_tensor(lengths).to(x.device, torch.long)
             pad = ~lengths_to_mask(lengths, steps).t().unsqueeze(-1)  # (T, B, 1), True on padding
         layer_input = x.transpose(0, 1).contiguous()  # time-major inside; contiguous for fast element-wise ops
+        recording = None if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() else self.recording
+        if recording is not None:
+            recording.start_call()
         finals = []
         for layer in range(self.num_layers):
             if layer > 0:
@@ -166,7 +175,9 @@ class MinimalRNN(nn.Module):
             for d in range(directions):
                 index = layer * directions + d
                 seq = layer_input if d == 0 else reverse_padded(layer_input, lengths)
-                out = self._direction(self.projections[index], seq, state[index], pad)
+                record = None if recording is None else recording.direction(
+                    layer, d, time_major_layout(d, lengths), lengths, steps)
+                out = self._direction(self.projections[index], seq, state[index], pad, record)
                 finals.append(out[-1])
                 outputs.append(out if d == 0 else reverse_padded(out, lengths))
             layer_input = torch.cat(outputs, -1) if directions == 2 else outputs[0]
@@ -174,17 +185,27 @@ class MinimalRNN(nn.Module):
                 layer_input = layer_input.masked_fill(pad, 0.0)
         return layer_input.transpose(0, 1), torch.stack(finals, 0)
 
-    def _direction(self, projection: nn.Linear, x: Tensor, h0: Tensor, pad: Optional[Tensor]) -> Tensor:
-        """One direction of one layer over time-major ``x`` (T, B, I) -> every h_t (T, B, H)."""
-        if not self._parallel(x):
+    def _direction(self, projection: nn.Linear, x: Tensor, h0: Tensor, pad: Optional[Tensor],
+                   record: Optional[DirectionRecord] = None) -> Tensor:
+        """One direction of one layer over time-major ``x`` (T, B, I) -> every h_t (T, B, H); with a ``record``,
+        always the loop, whose backward writes ∂L/∂h_t into it."""
+        if record is not None or not self._parallel(x):
             if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
                 return sequential_scan(*self._masked_coefficients(projection, x, pad), h0)
+            kept = None if record is None else record.grad_buffer(x.new_empty(x.size(0), x.size(1), self.hidden_size))
             blocks = []
             for start in range(0, x.size(0), BLOCK_STEPS):
                 block = slice(start, start + BLOCK_STEPS)
                 a, b = self._masked_coefficients(projection, x[block], None if pad is None else pad[block])
-                blocks.append(LinearRecurrence.apply(a, b, h0 if not blocks else blocks[-1][-1]))
-            return torch.cat(blocks, 0)
+                blocks.append(LinearRecurrence.apply(a, b, h0 if not blocks else blocks[-1][-1],
+                                                     None if kept is None else kept[block]))
+            out = torch.cat(blocks, 0)
+            if record is not None:
+                with torch.no_grad():
+                    names = ("update",) if self.kind == "mingru" else ("forget", "input")
+                    gates = {name: torch.sigmoid(k) for name, k in zip(names, self._gates(projection, x))}
+                record.keep_hidden(out, **gates)
+            return out
         log_a, log_b = self._log_coefficients(*self._gates(projection, x))
         if pad is not None:
             log_a, log_b = log_a.masked_fill(pad, 0.0), log_b.masked_fill(pad, _LOG_ZERO)

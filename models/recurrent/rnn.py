@@ -18,6 +18,7 @@ from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from models.recurrent.base import RecurrentBase
+from models.recurrent.recording import DirectionRecord
 
 
 def _act_(x: Tensor, relu: bool) -> Tensor:
@@ -28,13 +29,16 @@ def _act_(x: Tensor, relu: bool) -> Tensor:
 class RNNRecurrence(torch.autograd.Function):
     """One direction of one Elman RNN layer with hand-written BPTT.
 
-    forward(x (T,B,I), h0 (B,H), W_ih (H,I), W_hh (H,H), b (H,) or None, batch_sizes list or None, relu)
-      -> (output (T,B,H), h_n (B,H)).  ``b`` is ``b_ih + b_hh`` (autograd hands its gradient to both).
+    forward(x (T,B,I), h0 (B,H), W_ih (H,I), W_hh (H,H), b (H,) or None, batch_sizes list or None, relu,
+    record=None) -> (output (T,B,H), h_n (B,H)).  ``b`` is ``b_ih + b_hh`` (autograd hands its gradient to both).
+    With a ``record`` (:class:`~models.recurrent.recording.DirectionRecord`) the backward loop copies its running
+    ``dh`` = ∂L/∂h_t out at every step.
     """
 
     @staticmethod
     def forward(ctx, x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
-                batch_sizes: Optional[Sequence[int]], relu: bool) -> tuple[Tensor, Tensor]:
+                batch_sizes: Optional[Sequence[int]], relu: bool,
+                record: Optional[DirectionRecord] = None) -> tuple[Tensor, Tensor]:
         with torch.autocast("cpu", enabled=False):
             steps, batch, n_in = x.shape
             hidden = w_hh.size(0)
@@ -67,6 +71,9 @@ class RNNRecurrence(torch.autograd.Function):
                 if prev_bs:
                     h_n[:prev_bs] = hs[steps, :prev_bs]
         ctx.save_for_backward(x, w_ih, w_hh, hs)
+        ctx.record = record
+        if record is not None:
+            record.keep_hidden(hs[1:])
         ctx.batch_sizes = None if batch_sizes is None else list(batch_sizes)
         ctx.relu = relu
         ctx.has_bias = b is not None
@@ -86,6 +93,7 @@ class RNNRecurrence(torch.autograd.Function):
             deriv = (out > 0).to(out.dtype) if ctx.relu else torch.addcmul(torch.ones_like(out), out, out, value=-1)
             dpre = (x.new_zeros if ctx.batch_sizes is not None else x.new_empty)(steps, batch, hidden)
             dh = grad_hn.clone()  # running dL/dh for every row; rows not yet (or no longer) active keep theirs
+            kept = None if ctx.record is None else ctx.record.grad_buffer(hs[1:])
             first = True
             for t in range(steps - 1, -1, -1):
                 bs = bsz[t]
@@ -94,6 +102,8 @@ class RNNRecurrence(torch.autograd.Function):
                 if first:
                     dh[:bs].add_(g[t, :bs])
                     first = False
+                if kept is not None:  # dh[:bs] is now the total dL/dh_t
+                    kept[t, :bs] = dh[:bs]
                 d_t = dpre[t, :bs]
                 torch.mul(dh[:bs], deriv[t, :bs], out=d_t)
                 if t > 0:  # dh_{t-1} = g_{t-1} + dpre_t W_hh, fused into one addmm
@@ -113,7 +123,7 @@ class RNNRecurrence(torch.autograd.Function):
                 grad_w_hh = torch.mm(d2.t(), hs[:steps].view(-1, hidden))
             if ctx.has_bias and ctx.needs_input_grad[4]:
                 grad_b = d2.sum(0)
-        return grad_x, dh, grad_w_ih, grad_w_hh, grad_b, None, None
+        return grad_x, dh, grad_w_ih, grad_w_hh, grad_b, None, None, None
 
 
 def rnn_recurrence_traceable(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
@@ -192,9 +202,13 @@ class RNN(RecurrentBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
 
     def _recurrence(self, x: Tensor, state: tuple[Tensor, ...], w_ih: Tensor, w_hh: Tensor, b: Optional[Tensor],
-                    batch_sizes: Optional[Sequence[int]]) -> tuple[Tensor, tuple[Tensor, ...]]:
-        recurrence = rnn_recurrence_traceable if self._exporting() else RNNRecurrence.apply
-        out, h_n = recurrence(x, state[0], w_ih, w_hh, b, batch_sizes, self.nonlinearity == "relu")
+                    batch_sizes: Optional[Sequence[int]],
+                    record: Optional[DirectionRecord] = None) -> tuple[Tensor, tuple[Tensor, ...]]:
+        relu = self.nonlinearity == "relu"
+        if self._exporting():
+            out, h_n = rnn_recurrence_traceable(x, state[0], w_ih, w_hh, b, batch_sizes, relu)
+        else:
+            out, h_n = RNNRecurrence.apply(x, state[0], w_ih, w_hh, b, batch_sizes, relu, record)
         return out, (h_n,)
 
     def extra_repr(self) -> str:

@@ -308,3 +308,12 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test")
+
+    def window_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Optional[Tensor]]:
+        """The training loss of a batch of windows without covariates, as ``training_step`` computes it (the mean
+        over windows, steps and targets), and the attention of the same forward pass (``python main.py inspect``)."""
+        if self.distributional:
+            parameters, attention = self.model.distribution(x)
+            return self._distribution_loss(parameters, y), attention
+        prediction, attention = self(x)
+        return self._loss(prediction, y), attention

@@ -10,6 +10,7 @@ from typing import Callable
 from utils.commands.average import average_command
 from utils.commands.backtest import backtest_command
 from utils.commands.export import export_command
+from utils.commands.inspect import inspect_command
 from utils.commands.predict import predict_command
 from utils.commands.score import score_command
 from utils.commands.translate import translate_command
@@ -18,4 +19,4 @@ from utils.commands.tune import tune_command
 COMMANDS: dict[str, Callable[[list[str]], int]] = {"translate": translate_command, "predict": predict_command,
                                                     "export": export_command, "tune": tune_command,
                                                     "backtest": backtest_command, "score": score_command,
-                                                    "average": average_command}
+                                                    "average": average_command, "inspect": inspect_command}

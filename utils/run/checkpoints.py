@@ -25,7 +25,7 @@ LAST = "last.ckpt"
 RESUME_MAY_CHANGE = {"resume", "epochs", "patience", "output_dir", "logger", "wandb_project", "accelerator",
                      "devices", "strategy", "num_nodes", "num_workers", "checkpoint_every_n_steps", "precision",
                      "threads", "deterministic", "data_path", "val_path", "test_path", "log_model",
-                     "keep_last_checkpoints"}
+                     "keep_last_checkpoints", "watch"}
 
 
 def _first_line(exc: BaseException) -> str:

@@ -139,6 +139,21 @@ def finish_logger(logger: Optional[Logger], run_dir: Path, log_model: bool = Fal
     return None
 
 
+def log_inspection(run_dir: Path, run_id: str, project: str, images: dict[str, Path],
+                   tables: dict[str, Path]) -> Optional[str]:
+    """``python main.py inspect``'s figures (as images, ``inspect/NAME``) and CSV tables (as ``wandb.Table`` s) into
+    the W&B run ``run_id`` that trained in ``run_dir``, resumed by its id (offline if it was offline); returns the
+    ``wandb sync`` hint for an offline run."""
+    import pandas as pd
+
+    logger = _wandb_logger(project, run_dir, run_id, resume=True)
+    for name, path in images.items():
+        logger.log_image(key=f"inspect/{name}", images=[str(path)])
+    for name, path in tables.items():
+        logger.log_table(key=f"inspect/{name}", dataframe=pd.read_csv(path))
+    return finish_logger(logger, run_dir)
+
+
 def recorded_wandb_run(run_dir: Path) -> str:
     """The id of the W&B run that trained in ``run_dir``; one line if the run was not logged to W&B."""
     run_id = stored_wandb_id(run_dir)

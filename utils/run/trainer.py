@@ -79,6 +79,9 @@ def build_trainer(config: Config, run_dir: Path, monitor: str, mode: str, logger
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.patience, strict=False))
     if logger is not None:
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    if config.watch > 0 and logger is not None:  # --watch N: per-layer gradient and weight norms every N steps
+        from utils.run.watch import WatchLayers
+        callbacks.append(WatchLayers(config.watch))
     plain_progress = not sys.stdout.isatty() and "enable_progress_bar" not in config.trainer
     if plain_progress:  # output to a file: one line per epoch instead of a bar redrawn in place
         callbacks.append(EpochLines())

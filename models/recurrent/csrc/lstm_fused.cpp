@@ -79,10 +79,12 @@ void forward_step(scalar_t* gates, const scalar_t* bias, const scalar_t* c_prev,
 
 // Gradient of one step for rows [0, rows): dh (the recurrent part) + grad_out is dL/dh_t, dc is dL/dc_t from
 // step t+1 (updated in place to dL/dc_{t-1}); writes the pre-activation gradients dpre (i, f, g, o) and adds
-// them, summed over rows, to the bias gradient db (4H,) while they are in cache.
-template <typename scalar_t>
+// them, summed over rows, to the bias gradient db (4H,) while they are in cache. kKeep: also write dL/dh_t to
+// keep (rows, H), for introspection (models/recurrent/recording.py).
+template <typename scalar_t, bool kKeep>
 void backward_step(const scalar_t* gates, const scalar_t* c_prev, const scalar_t* tanh_c, const scalar_t* grad_out,
-                   const scalar_t* dh, scalar_t* dc, scalar_t* dpre, scalar_t* db, int64_t rows, int64_t hidden) {
+                   const scalar_t* dh, scalar_t* dc, scalar_t* dpre, scalar_t* db, scalar_t* keep, int64_t rows,
+                   int64_t hidden) {
   scalar_t* __restrict__ dbi = db;
   scalar_t* __restrict__ dbf = db + hidden;
   scalar_t* __restrict__ dbg = db + 2 * hidden;
@@ -101,10 +103,12 @@ void backward_step(const scalar_t* gates, const scalar_t* c_prev, const scalar_t
     scalar_t* __restrict__ df = di + hidden;
     scalar_t* __restrict__ dg = di + 2 * hidden;
     scalar_t* __restrict__ dout = di + 3 * hidden;
+    scalar_t* __restrict__ kept = kKeep ? keep + b * hidden : nullptr;
 #pragma omp simd
     for (int64_t j = 0; j < hidden; ++j) {
       const scalar_t i = gi[j], f = gf[j], g = gg[j], o = go[j], t = tc[j];
       const scalar_t dh_t = dhr[j] + go_t[j];
+      if constexpr (kKeep) kept[j] = dh_t;
       const scalar_t dc_t = dcr[j] + dh_t * o * (scalar_t(1) - t * t);
       const scalar_t d_i = dc_t * g * i * (scalar_t(1) - i), d_f = dc_t * cp[j] * f * (scalar_t(1) - f),
                      d_g = dc_t * i * (scalar_t(1) - g * g), d_o = dh_t * t * o * (scalar_t(1) - o);
@@ -212,9 +216,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
 // Reverse loop: grad_out (T,B,H), grad_hn/grad_cn (B,H) and what the forward saved ->
 // (dpre (T,B,4H): gradient of every step's gate pre-activations, its sum over steps and rows (the bias gradient),
 // dh0 (B,H), dc0 (B,H)). The weight and input gradients are then single matmuls over all T*B rows of dpre.
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_backward(
+// keep_dh: also return dh_steps (T,B,H), dL/dh_t of every step's active rows, zero elsewhere (introspection);
+// else dh_steps is an empty tensor.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_backward(
     const at::Tensor& grad_out_in, const at::Tensor& grad_hn, const at::Tensor& grad_cn, const at::Tensor& w_hh_in,
-    const at::Tensor& gates, const at::Tensor& cs, const at::Tensor& tanh_c, at::IntArrayRef batch_sizes_ref) {
+    const at::Tensor& gates, const at::Tensor& cs, const at::Tensor& tanh_c, at::IntArrayRef batch_sizes_ref,
+    bool keep_dh) {
   TORCH_CHECK(gates.is_contiguous() && cs.is_contiguous() && tanh_c.is_contiguous(), "pass what forward returned");
   const at::Tensor grad_out = grad_out_in.contiguous(), w_hh = w_hh_in.contiguous();
   const int64_t steps = gates.size(0), batch = gates.size(1), hidden = w_hh.size(1);
@@ -225,8 +232,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_backward(
   at::Tensor db = at::zeros({4 * hidden}, gates.options());
   at::Tensor dh = grad_hn.contiguous().clone();  // recurrent part of dL/dh_t; rows that ended keep grad_hn
   at::Tensor dc = grad_cn.contiguous().clone();
+  const bool keep = keep_dh;
+  at::Tensor dh_steps = keep ? at::zeros_like(tanh_c) : at::empty({0}, gates.options());
   const int64_t plane = batch * hidden;
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
+    scalar_t* kept = keep ? dh_steps.data_ptr<scalar_t>() : nullptr;
     const scalar_t* g = gates.data_ptr<scalar_t>();
     const scalar_t* c = cs.data_ptr<scalar_t>();
     const scalar_t* tc = tanh_c.data_ptr<scalar_t>();
@@ -240,13 +250,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_backward(
       const int64_t rows = rows_at(batch_sizes, t, batch);
       if (rows == 0) continue;
       scalar_t* d_t = d + t * 4 * plane;
-      backward_step<scalar_t>(g + t * 4 * plane, c + t * plane, tc + t * plane, go + t * plane, dh_p, dc_p, d_t,
-                              db_p, rows, hidden);
+      if (keep) {
+        backward_step<scalar_t, true>(g + t * 4 * plane, c + t * plane, tc + t * plane, go + t * plane, dh_p, dc_p,
+                                      d_t, db_p, kept + t * plane, rows, hidden);
+      } else {
+        backward_step<scalar_t, false>(g + t * 4 * plane, c + t * plane, tc + t * plane, go + t * plane, dh_p, dc_p,
+                                       d_t, db_p, nullptr, rows, hidden);
+      }
       // dL/dh_{t-1} through the recurrence: dh[:rows] = dpre_t W_hh; rows that ended keep their dh
       matmul_rows<scalar_t>(d_t, w, /*b_transposed=*/false, dh_p, rows, hidden, 4 * hidden, 0);
     }
   });
-  return {dpre, db, dh, dc};
+  return {dpre, db, dh, dc, dh_steps};
 }
 
 }  // namespace
@@ -256,6 +271,6 @@ TORCH_LIBRARY(seqlab_lstm, m) {
         "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)",
         &lstm_forward);
   m.def("backward(Tensor grad_out, Tensor grad_hn, Tensor grad_cn, Tensor w_hh, Tensor gates, Tensor cs, "
-        "Tensor tanh_c, int[] batch_sizes) -> (Tensor, Tensor, Tensor, Tensor)",
+        "Tensor tanh_c, int[] batch_sizes, bool keep_dh=False) -> (Tensor, Tensor, Tensor, Tensor, Tensor)",
         &lstm_backward);
 }
