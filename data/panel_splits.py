@@ -139,6 +139,6 @@ def series_scales(values: object, offsets: np.ndarray, borders: np.ndarray, targ
     mean = segment_means(values, starts, train_ends)
     std = segment_std(values, starts, train_ends, mean)
     std = np.where(std > 0, std, 1.0)  # a constant series is centred, not divided by zero
-    val_mase = lagged_abs_diff_means(values, offsets, borders[:, 0], season)[:, target_pos]
-    test_mase = lagged_abs_diff_means(values, offsets, borders[:, 1], season)[:, target_pos]
+    val_mase, test_mase = (scale[:, target_pos] for scale in
+                           lagged_abs_diff_means(values, offsets, [borders[:, 0], borders[:, 1]], season))
     return SeriesScales(mean, std, np.where(val_mase > 0, val_mase, np.nan), np.where(test_mase > 0, test_mase, np.nan))

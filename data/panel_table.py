@@ -455,10 +455,11 @@ def _series_time_order(codes: np.ndarray, times: Optional[np.ndarray]) -> Option
     """The permutation sorting rows by (series, time), stable; None when they are in that order already."""
     if len(codes) < 2:
         return None
-    step = np.diff(codes)
+    same = codes[1:] == codes[:-1]
+    ordered = same | (codes[1:] > codes[:-1])
     if times is None:
-        return None if (step >= 0).all() else np.argsort(codes, kind="stable")
-    if (step > 0).all() or ((step >= 0).all() and (np.diff(times)[step == 0] > 0).all()):
+        return None if ordered.all() else np.argsort(codes, kind="stable")
+    if ordered.all() and not (same & (times[1:] <= times[:-1])).any():
         return None
     return np.lexsort((times, codes))
 

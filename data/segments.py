@@ -58,31 +58,36 @@ def segment_std(values: np.ndarray, starts: np.ndarray, ends: np.ndarray, means:
         return np.sqrt(squares / counts)
 
 
-def lagged_abs_diff_means(values: np.ndarray, offsets: np.ndarray, ends: np.ndarray, lag: int) -> np.ndarray:
+def lagged_abs_diff_means(values: np.ndarray, offsets: np.ndarray, ends: Any, lag: int) -> Any:
     """Per series ``k`` (rows ``offsets[k] .. offsets[k+1]``): the mean of ``|x_t - x_{t-lag}|`` over its
-    positions ``t`` in ``[lag, ends[k])``, the MASE denominator of M4; NaN where no such pair exists."""
-    offsets = np.asarray(offsets, dtype=np.int64)
-    ends = np.minimum(np.asarray(ends, dtype=np.int64), np.diff(offsets))
+    positions ``t`` in ``[lag, ends[k])``, the MASE denominator of M4; NaN where no such pair exists. ``ends``
+    may be a list of such arrays (one pass over the rows for all of them): a list of results comes back."""
+    several = isinstance(ends, (list, tuple))
+    lengths = np.diff(np.asarray(offsets, dtype=np.int64))
+    all_ends = [np.minimum(np.asarray(e, dtype=np.int64), lengths) for e in (ends if several else [ends])]
     matrix = _as_matrix(values)
-    totals = np.zeros((len(ends), matrix.shape[1]), dtype=np.float64)
-    first = offsets[:-1] + np.minimum(lag, ends)  # the rows whose lagged partner lies in the same series
-    last = offsets[:-1] + np.maximum(ends, 0)
-    first = np.minimum(first, last)
-    for lo, hi, chosen in _segment_blocks(first, last):
+    starts = np.asarray(offsets[:-1], dtype=np.int64)
+    totals = [np.zeros((len(lengths), matrix.shape[1]), dtype=np.float64) for _ in all_ends]
+    reach = starts + np.max(np.stack(all_ends), axis=0)  # every row any of the sums needs
+    for lo, hi, chosen in _segment_blocks(starts, np.maximum(reach, starts)):
         if hi <= lo:
             continue
-        block = np.asarray(matrix[max(lo - lag, 0):hi], dtype=np.float64)
-        shift = lo - max(lo - lag, 0)  # rows of the block before lo
-        diffs = np.zeros((hi - lo, block.shape[1]), dtype=np.float64)
-        rows = np.arange(lo, hi)
-        has_partner = rows - lag >= max(lo - lag, 0)
-        diffs[has_partner] = np.abs(block[shift:][has_partner] - block[rows[has_partner] - lag - max(lo - lag, 0)])
+        block = np.asarray(matrix[lo:hi], dtype=np.float64)
+        diffs = np.zeros_like(block)
+        if len(block) > lag:
+            diffs[lag:] = np.abs(block[lag:] - block[:-lag])
         cumulative = np.zeros((hi - lo + 1, block.shape[1]), dtype=np.float64)
         np.cumsum(diffs, axis=0, out=cumulative[1:])
-        totals[chosen] = cumulative[last[chosen] - lo] - cumulative[first[chosen] - lo]
-    counts = np.maximum(ends - lag, 0).astype(np.float64)[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
+        first = starts[chosen] - lo + lag  # the first position whose partner lag rows back is in the series
+        for total, end in zip(totals, all_ends):
+            last = starts[chosen] - lo + end[chosen]
+            total[chosen] = cumulative[np.maximum(last, np.minimum(first, last))] - cumulative[np.minimum(first, last)]
+    results = []
+    for total, end in zip(totals, all_ends):
+        counts = np.maximum(end - lag, 0).astype(np.float64)[:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            results.append(np.where(counts > 0, total / np.maximum(counts, 1), np.nan))
+    return results if several else results[0]
 
 
 def _as_matrix(values: Any) -> Any:
