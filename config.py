@@ -152,9 +152,11 @@ class Config:
               "warm-up for --warmup_steps then 1/sqrt(step) (Transformer) (default: plateau for numeric tasks, "
               "constant for --task seq2seq)")
     warmup_steps: int = _opt(4000, "--lr_schedule inverse_sqrt: optimiser steps of linear warm-up")
-    loss: Literal["mse", "mae", "huber", "quantile", "gaussian"] = _opt(
-        "mse", "regression training loss (early stopping and checkpoints follow it on validation); quantile "
-               "(pinball) and gaussian (NLL) forecast distributions, docs/probabilistic.md")
+    loss: Literal["mse", "mae", "huber", "mase", "smape", "quantile", "gaussian"] = _opt(
+        "mse", "regression training loss (early stopping and checkpoints follow it on validation); mase (each "
+               "series' error over its training rows' --mase_season-step naive error) and smape (M4's, in "
+               "original units) train on the M4 scores; quantile (pinball) and gaussian (NLL) forecast "
+               "distributions, docs/probabilistic.md")
     quantiles: str = _opt("0.1,0.5,0.9", "--loss quantile|gaussian: the quantiles forecast and scored, symmetric "
                                          "around 0.5 (q and 1-q)")
     conformal: Optional[str] = _opt(
@@ -275,6 +277,7 @@ class Config:
         self._validate_split()
         self._validate_panel()
         self._validate_probabilistic()
+        self._validate_global_models()
         check_trainer_args(self.trainer)
         return self
 
@@ -390,6 +393,12 @@ class Config:
                                  "--conformal LEVELS")
         if not 0.0 < self.conformal_lr <= 1.0:
             raise UserInputError(f"--conformal_lr must be in (0, 1], got {self.conformal_lr}")
+
+    def _validate_global_models(self) -> None:
+        """--loss mase|smape (issue 37's flags are checked here, together)."""
+        if self.loss in ("mase", "smape") and (self.task != "regression" or self.data_format != "long"):
+            raise UserInputError(f"--loss {self.loss} scores forecasts of a series in its own units: it needs "
+                                 "--task regression --data_format long (one series, or a panel with --series_id)")
 
     def quantile_levels(self) -> list[float]:
         """--quantiles as sorted floats (checked: in (0, 1), symmetric around 0.5)."""

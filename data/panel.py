@@ -24,6 +24,7 @@ from data.csv_reading import (check_scaled, checked_dates, detect_date_column, h
                               series_in_time_order, to_numeric_checked)
 from data.numeric import NumericDataModule
 from data.samplers import SeriesBalancedSampler
+from data.seasonal_scale import seasonal_naive_mae
 from data.series_meta import SeriesSpec
 from data.splits import date_borders, split_borders, without_last_rows
 from data.time_features import time_feature_frame
@@ -48,13 +49,15 @@ class PanelScale:
     numeric_mean: Optional[np.ndarray] = None  # (series, numeric columns)
     numeric_std: Optional[np.ndarray] = None
     columns: Optional[dict[str, Any]] = None
+    val_mase_scale: Optional[np.ndarray] = None  # (series, targets): the same before validation (--loss mase)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ids": self.ids, "target_mean": self.target_mean.tolist(), "target_std": self.target_std.tolist(),
                 "mase_scale": self.mase_scale.tolist(), "statics": self.statics,
                 "numeric_mean": None if self.numeric_mean is None else self.numeric_mean.tolist(),
                 "numeric_std": None if self.numeric_std is None else self.numeric_std.tolist(),
-                "columns": self.columns}
+                "columns": self.columns,
+                "val_mase_scale": None if self.val_mase_scale is None else self.val_mase_scale.tolist()}
 
 
 class PanelWindowDataset(Dataset):
@@ -128,7 +131,7 @@ class PanelDataModule(NumericDataModule):
         inputs, targets, future = [], [], []
         starts: dict[str, list[np.ndarray]] = {split: [] for split in SPLITS}
         owners: dict[str, list[np.ndarray]] = {split: [] for split in SPLITS}
-        kept, means, stds, mase, numeric_means, numeric_stds = [], [], [], [], [], []
+        kept, means, stds, mase, numeric_means, numeric_stds, val_mase = [], [], [], [], [], [], []
         offset, skipped = 0, 0
         season = cfg.mase_season
         target_pos = [numeric_columns.index(c) for c in target_columns]
@@ -178,10 +181,8 @@ class PanelDataModule(NumericDataModule):
             stds.append(std[target_pos])
             numeric_means.append(mean)
             numeric_stds.append(std)
-            history = part.iloc[:borders.test[0]][target_columns].to_numpy()  # M4: the whole in-sample part
-            diffs = (np.abs(history[season:] - history[:-season]).mean(axis=0) if len(history) > season
-                     else np.full(len(target_columns), np.nan))
-            mase.append(np.where(diffs > 0, diffs, np.nan))
+            mase.append(seasonal_naive_mae(part.iloc[:borders.test[0]][target_columns].to_numpy(), season))  # M4
+            val_mase.append(seasonal_naive_mae(part.iloc[:borders.val[0]][target_columns].to_numpy(), season))
             offset += len(part)
         if len({f for f in frequencies if f is not None}) > 1:
             raise UserInputError(f"{cfg.data_path}: the series have different frequencies "
@@ -205,7 +206,7 @@ class PanelDataModule(NumericDataModule):
                   "future": future_columns, "date": date_column, "frequency": known[0] if known else None}
         self.panel = PanelScale(kept, np.array(means), np.array(stds), np.array(mase),
                                 encoding.to_dict() if encoding is not None else None,
-                                np.array(numeric_means), np.array(numeric_stds), layout)
+                                np.array(numeric_means), np.array(numeric_stds), layout, np.array(val_mase))
         self.columns, self.target_names = input_columns, target_columns
         self.target_mean, self.target_std = np.zeros(len(target_columns)), np.ones(len(target_columns))
         self.spec = SeriesSpec(n_features=tensors[0].shape[1], seq_len=cfg.seq_len, horizon=cfg.horizon,

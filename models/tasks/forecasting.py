@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -17,13 +18,14 @@ from config import Config
 from models.forecasting.builder import build_forecaster
 from models.forecasting.covariates import CovariateDecoder
 from data.series_meta import SeriesSpec
-from models.tasks.m4_metrics import PerSeriesMean, pooled, smape_terms
+from models.tasks.m4_metrics import PerSeriesMean, mase_weights, pooled, smape_terms
 from models.tasks.metrics import classification_metrics, regression_metrics
 from models.probabilistic.scores import (crps_from_quantiles, crps_gaussian, gaussian_nll, interval_metrics, pinball,
                                  probabilistic_metrics, update_interval_metrics, update_probabilistic_metrics)
 from models.tasks.schedules import ConfiguredOptimizer
 
-REGRESSION_LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}  # --loss
+REGRESSION_LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}  # --loss on scaled values
+M4_LOSSES = ("mase", "smape")  # --loss on each series' own units (models/tasks/m4_metrics.py)
 
 
 class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
@@ -32,13 +34,16 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
 
     def __init__(self, config: dict[str, Any], spec: dict[str, Any], target_mean: list[float],
                  target_std: list[float], target_names: list[str], series: Optional[dict[str, Any]] = None,
-                 conformal_radii: Optional[list[Any]] = None, panel: Optional[dict[str, Any]] = None) -> None:
+                 conformal_radii: Optional[list[Any]] = None, panel: Optional[dict[str, Any]] = None,
+                 train_mase_scale: Optional[list[float]] = None) -> None:
         """``series``: a :class:`~data.series_meta.SeriesMeta` as a dict (long CSVs), what ``predict`` needs to
         forecast from a CSV with nothing but the checkpoint; None in checkpoints written before it existed.
         ``conformal_radii``: ``(levels, horizon, n_targets)`` nested lists from :func:`utils.run.conformal.calibrate`
         (``--conformal``), stored in the checkpoint once calibrated. ``panel``: a
         :class:`~data.panel.PanelScale` as a dict (``--series_id``): each series' target scaling and MASE scale;
-        batches then carry each window's series index, and val/test add the M4 scores."""
+        batches then carry each window's series index, and val/test add the M4 scores. ``train_mase_scale``: a long
+        series' seasonal-naive MAE per target over its training rows (``--loss mase``; a panel's is the panel
+        record's ``val_mase_scale``)."""
         super().__init__()
         self.save_hyperparameters()
         self.config = Config.from_dict(config)
@@ -55,6 +60,9 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
                 f"{stage}_{name}": PerSeriesMean(len(self.panel_ids)) for stage in ("val", "test")
                 for name in ("smape", "mase", "naive_smape", "naive_mase")})
             self.test_per_series: dict[str, Tensor] = {}
+        if self.config.loss == "mase":  # derived from the hyperparameters, so not stored in the state dict
+            self.register_buffer("mase_weight", self._mase_weights(panel, train_mase_scale, target_std),
+                                 persistent=False)
         if self.spec.is_classification:
             self.val_metrics = classification_metrics("val/", self.spec.num_classes)
             self.test_metrics = classification_metrics("test/", self.spec.num_classes)
@@ -83,7 +91,8 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
                    target_std=[float(v) for v in datamodule.target_std],
                    target_names=list(datamodule.target_names),
                    series=datamodule.meta.to_dict() if getattr(datamodule, "meta", None) else None,
-                   panel=datamodule.panel.to_dict() if getattr(datamodule, "panel", None) else None)
+                   panel=datamodule.panel.to_dict() if getattr(datamodule, "panel", None) else None,
+                   train_mase_scale=_as_list(getattr(datamodule, "train_mase_scale", None)))
 
     def forward(self, x: Tensor, *covariates: Tensor) -> tuple[Tensor, Optional[Tensor]]:
         """``covariates``: a panel batch's ``(series, future, statics)``, read when the model has a
@@ -97,10 +106,31 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
         """The forecast of a loader's batch, whatever it carries beside the inputs, on this module's device."""
         return self(*(part.to(self.device) for part in (batch[0], *batch[2:])))
 
-    def _loss(self, prediction: Tensor, y: Tensor) -> Tensor:
+    @staticmethod
+    def _mase_weights(panel: Optional[dict[str, Any]], train_mase_scale: Optional[list[float]],
+                      target_std: list[float]) -> Tensor:
+        """``(series, targets)`` (one row for a long series): scaled error -> MASE (:func:`mase_weights`)."""
+        if panel:
+            scale, std = panel.get("val_mase_scale"), panel["target_std"]
+        else:
+            scale, std = [train_mase_scale] if train_mase_scale is not None else None, [target_std]
+        if scale is None:
+            raise ValueError("--loss mase needs each series' training seasonal-naive MAE (the panel record's "
+                             "val_mase_scale, or train_mase_scale): this checkpoint carries none")
+        return mase_weights(np.asarray(std, dtype=np.float64), np.asarray(scale, dtype=np.float64))
+
+    def _loss(self, prediction: Tensor, y: Tensor, series: Optional[Tensor] = None) -> Tensor:
+        """``--loss``; mase and smape score each series in its own units, as M4 does (``series``: a panel batch's
+        series index, None for a long series)."""
         if self.spec.is_classification:
             return F.cross_entropy(prediction.float(), y)
-        return REGRESSION_LOSSES[self.config.loss](prediction.float(), y)
+        prediction = prediction.float()
+        if self.config.loss == "mase":
+            weight = self.mase_weight[series][:, None, :] if series is not None else self.mase_weight[0]
+            return ((prediction - y).abs() * weight).mean()
+        if self.config.loss == "smape":
+            return smape_terms(self.to_original_units(y, series), self.to_original_units(prediction, series)).mean()
+        return REGRESSION_LOSSES[self.config.loss](prediction, y)
 
     def to_original_units(self, values: Tensor, series: Optional[Tensor] = None) -> Tensor:
         """Undo the StandardScaler of the target columns: (..., n_targets); a panel's per series
@@ -121,7 +151,7 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             loss = self._distribution_loss(self.model.distribution(x)[0], y)
         else:
             prediction, _ = self(x, *batch[2:])
-            loss = self._loss(prediction, y)
+            loss = self._loss(prediction, y, batch[2] if len(batch) > 2 else None)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite training loss at epoch {self.current_epoch}, "
                                      f"step {self.global_step}")
@@ -139,7 +169,7 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
         else:
             prediction, _ = self(x, *batch[2:])
             prediction = prediction.float()
-            loss = self._loss(prediction, y)
+            loss = self._loss(prediction, y, series)
         self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=stage == "val", batch_size=len(x), sync_dist=True)
         if stage == "test" and self.conformal_radii is not None and self.config.conformal_mode == "split":
             # adaptive radii move window by window in time order: utils/run/conformal.py scores them after test
@@ -214,3 +244,8 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test")
+
+
+def _as_list(values: Any) -> Optional[list[float]]:
+    """A numpy vector as plain floats for the hyperparameters (NaN stays NaN); None stays None."""
+    return None if values is None else [float(v) for v in values]
