@@ -199,3 +199,20 @@ def test_diverging_learning_rate_is_one_line_exit_1(tmp_path: Path, tiny_csv: Pa
     assert line.startswith("error: non-finite training loss at epoch 0, step ")
     if (out / "last.ckpt").exists():  # only when a previous epoch finished
         assert torch.load(out / "last.ckpt", weights_only=True)["epoch"] < int(line.split("epoch ")[1].split(",")[0])
+
+
+def test_an_ensembles_first_member_trains_exactly_as_the_model_alone(tmp_path: Path, tiny_csv: Path,
+                                                                       one_thread) -> None:
+    """Members train together but independently: the summed loss gives each member its own loss's gradient,
+    clipping is per member (--grad_clip 0.01 clips every step), AdamW is per parameter; built first from the seed,
+    member 0 ends where a single run ends (a constant learning rate: the schedule follows the median's loss)."""
+    common = ["--model", "gru", "--data_path", str(tiny_csv), *FLAGS, "--logger", "none", "--epochs", "2",
+              "--lr_schedule", "constant", "--grad_clip", "0.01", "--lr", "0.01"]
+    assert main.main([*common, "--output_dir", str(tmp_path / "one")]) == 0
+    assert main.main([*common, "--ensemble", "3", "--output_dir", str(tmp_path / "three")]) == 0
+    alone = torch.load(tmp_path / "one" / "last.ckpt", weights_only=True)["state_dict"]
+    together = torch.load(tmp_path / "three" / "last.ckpt", weights_only=True)["state_dict"]
+    weights = [name for name in alone if name.startswith("model.")]
+    assert weights and all(torch.equal(alone[name], together[name.replace("model.", "model.members.0.", 1)])
+                           for name in weights)
+    assert not torch.equal(alone[weights[0]], together[weights[0].replace("model.", "model.members.1.", 1)])
