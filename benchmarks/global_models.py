@@ -34,7 +34,7 @@ HOURLY = ["--series_id", "id", "--split", "last_horizon", "--horizon", "24", "--
           "--trainer.limit_train_batches", "100", "--logger", "csv", "--threads", "1"]
 WEEKLY = ["--series_id", "unique_id", "--split", "last_horizon", "--horizon", "13", "--seq_len", "52", "--model",
           "lstm", "--epochs", "20", "--trainer.limit_train_batches", "200", "--logger", "csv", "--threads", "1"]
-COST = [*HOURLY[:HOURLY.index("--epochs")], "--epochs", "3", "--patience", "0", "--trainer.limit_train_batches", "50",
+COST = [*HOURLY[:HOURLY.index("--epochs")], "--epochs", "4", "--patience", "0", "--trainer.limit_train_batches", "100",
         "--logger", "csv", "--threads", "1", "--loss", "mase", "--seasonal_skip"]
 SKIP = ["--seasonal_skip"]
 
@@ -66,9 +66,13 @@ EXPERIMENTS: dict[str, tuple[str, list[str], dict[str, list[str]]]] = {
         "smape": ["--loss", "smape"],
         "mase_skip1": ["--loss", "mase", "--season", "1", *SKIP],
         "mase_skip52": ["--loss", "mase", "--season", "52", *SKIP],
+        "smape_skip52": ["--loss", "smape", "--season", "52", *SKIP],
+        "smape_ens3": ["--loss", "smape", "--ensemble", "3"],
+        "ens3_losses": ["--loss", "smape", "--ensemble", "3", "--ensemble_losses", "smape,mase,mae"],
     }),
     # the same runs twice, alternating, so shared-load noise hits both sides
-    "cost": ("hourly.csv", COST, {"k1_a": [], "k3_a": ["--ensemble", "3"], "k1_b": [], "k3_b": ["--ensemble", "3"]}),
+    "cost": ("hourly.csv", COST, {"k1_a": [], "k3_a": ["--ensemble", "3"], "k1_b": [], "k3_b": ["--ensemble", "3"],
+                                  "k1_c": [], "k3_c": ["--ensemble", "3"]}),
 }
 
 CHILD = ("import sys; sys.path.insert(0, sys.argv[1]); from config import parse_config; "
