@@ -207,11 +207,12 @@ def test_classification_checkpoint_is_refused(tmp_path: Path, capsys) -> None:
 
 
 def test_an_ensemble_checkpoint_forecasts_its_members_median(tmp_path: Path, capsys) -> None:
-    """``--ensemble 3`` with two lookbacks: predict --ckpt forecasts the median of the three members, each fed the
-    last lookback rows of the scaled window (checked member by member, outside the ensemble module)."""
+    """``--ensemble 3`` with two lookbacks and a seasonal skip: predict --ckpt forecasts the median of the three
+    members, each fed the last lookback rows of the scaled window (checked member by member, outside the ensemble
+    module)."""
     csv = write_tiny_series(tmp_path / "train.csv")
     task = write_checkpoint(csv, tmp_path / "best.ckpt", target="y", ensemble=3, ensemble_lookbacks="12,6",
-                            ensemble_losses="mae")
+                            ensemble_losses="mae", seasonal_skip=True, season=6)
     with torch.no_grad():  # members that disagree
         for parameter in task.parameters():
             parameter.add_(0.5 * torch.randn_like(parameter))
