@@ -42,6 +42,7 @@ NUMERIC_MODELS: dict[str, str] = {
 # parameter-free ones (its affine map would be trained and change what they are).
 BASELINES = {"linear", "naive", "seasonal_naive"}
 PARAMETER_FREE = {"naive", "seasonal_naive"}
+POINT_LOSSES = ("mse", "mae", "huber", "mase", "smape")  # --loss values that train a point forecast
 TOKEN_MODELS: dict[str, str] = {
     "seq2seq": "models.seq2seq:build_seq2seq",
     "transformer": "models.transformer.seq2seq:build_transformer_seq2seq",
@@ -147,6 +148,22 @@ class Config:
     ff_size: int = _opt(512, "--model transformer: feed-forward width of each layer")
     positions: Literal["sinusoidal", "learned"] = _opt("sinusoidal", "--model transformer: position encoding")
     season: Optional[int] = _opt(None, "--model seasonal_naive: repeat the last SEASON steps (e.g. 24 for hourly data)")
+    # --- global models that win on M4 (issue 37): seasonal structure, ensembles --------------------
+    seasonal_skip: bool = _opt(
+        False, "forecast a correction to seasonal naive (repeating the window's last --season steps): a zero network "
+               "output is seasonal naive; inside --revin (not for the baselines)")
+    seasonal_cycles: int = _opt(
+        1, "--seasonal_skip: repeat the mean of the window's last N seasons moved to the last one's level "
+           "(1 = seasonal naive)")
+    ensemble: int = _opt(
+        1, "train N members in one run (one checkpoint) and forecast their median (N-BEATS); each member trains on "
+           "its own loss, best.ckpt is the epoch whose median forecast was best on validation")
+    ensemble_losses: Optional[str] = _opt(
+        None, "--ensemble: comma-separated point losses the members cycle through, member k trains on loss k mod L "
+              "(e.g. mase,smape,mae; default: --loss for all)")
+    ensemble_lookbacks: Optional[str] = _opt(
+        None, "--ensemble: comma-separated input lengths <= --seq_len, member k reads the last lookback "
+              "(k div L) mod B steps of the window (L: the number of --ensemble_losses; default: --seq_len)")
     # --- training -----------------------------------------------------------------------------
     epochs: int = _opt(20, "maximum training epochs")
     batch_size: int = _opt(32, "batch size per device")
@@ -156,9 +173,11 @@ class Config:
               "warm-up for --warmup_steps then 1/sqrt(step) (Transformer) (default: plateau for numeric tasks, "
               "constant for --task seq2seq)")
     warmup_steps: int = _opt(4000, "--lr_schedule inverse_sqrt: optimiser steps of linear warm-up")
-    loss: Literal["mse", "mae", "huber", "quantile", "gaussian"] = _opt(
-        "mse", "regression training loss (early stopping and checkpoints follow it on validation); quantile "
-               "(pinball) and gaussian (NLL) forecast distributions, docs/probabilistic.md")
+    loss: Literal["mse", "mae", "huber", "mase", "smape", "quantile", "gaussian"] = _opt(
+        "mse", "regression training loss (early stopping and checkpoints follow it on validation); mase (each "
+               "series' error over its training rows' --mase_season-step naive error) and smape (M4's, in "
+               "original units) train on the M4 scores; quantile (pinball) and gaussian (NLL) forecast "
+               "distributions, docs/probabilistic.md")
     quantiles: str = _opt("0.1,0.5,0.9", "--loss quantile|gaussian: the quantiles forecast and scored, symmetric "
                                          "around 0.5 (q and 1-q)")
     conformal: Optional[str] = _opt(
@@ -285,6 +304,7 @@ class Config:
         self._validate_split()
         self._validate_panel()
         self._validate_probabilistic()
+        self._validate_global_models()
         check_trainer_args(self.trainer)
         return self
 
@@ -408,6 +428,68 @@ class Config:
                                  "--conformal LEVELS")
         if not 0.0 < self.conformal_lr <= 1.0:
             raise UserInputError(f"--conformal_lr must be in (0, 1], got {self.conformal_lr}")
+
+    def _validate_global_models(self) -> None:
+        """--loss mase|smape, --seasonal_skip, --ensemble (issue 37's flags are checked here, together)."""
+        long_regression = self.task == "regression" and self.data_format == "long"
+        for loss in dict.fromkeys([self.loss, *self.ensemble_loss_list()]):
+            if loss in ("mase", "smape") and not long_regression:
+                raise UserInputError(f"--loss {loss} scores forecasts of a series in its own units: it needs "
+                                     "--task regression --data_format long (one series, or a panel with --series_id)")
+        if self.seasonal_cycles < 1:
+            raise UserInputError(f"--seasonal_cycles must be >= 1, got {self.seasonal_cycles}")
+        if self.seasonal_cycles > 1 and not self.seasonal_skip:
+            raise UserInputError("--seasonal_cycles shapes the season of --seasonal_skip: it needs --seasonal_skip")
+        lookbacks = self.ensemble_lookback_list()
+        if self.seasonal_skip:
+            if not long_regression:
+                raise UserInputError("--seasonal_skip repeats the input window's last season: it needs --task "
+                                     "regression --data_format long")
+            shortest = min(lookbacks)
+            if self.season is None or not 1 <= self.season * self.seasonal_cycles <= shortest:
+                raise UserInputError(f"--seasonal_skip needs --season N with 1 <= N x --seasonal_cycles "
+                                     f"{self.seasonal_cycles} <= the input length {shortest}, got --season "
+                                     f"{self.season}")
+        if self.ensemble < 1:
+            raise UserInputError(f"--ensemble must be >= 1, got {self.ensemble}")
+        if self.ensemble == 1:
+            for flag in ("ensemble_losses", "ensemble_lookbacks"):
+                if getattr(self, flag):
+                    raise UserInputError(f"--{flag} varies the members of an ensemble: it needs --ensemble N > 1")
+            return
+        if self.task != "regression" or self.model in PARAMETER_FREE or self.loss in ("quantile", "gaussian"):
+            what = (f"--task {self.task}" if self.task != "regression" else f"--model {self.model}"
+                    if self.model in PARAMETER_FREE else f"--loss {self.loss}")
+            raise UserInputError(f"--ensemble forecasts the median of trained point forecasters; not with {what}")
+        for loss in self.ensemble_loss_list():
+            if loss not in POINT_LOSSES:
+                raise UserInputError(f"--ensemble_losses: {loss!r} is not one of {', '.join(POINT_LOSSES)}")
+        for lookback in lookbacks:
+            if not 1 <= lookback <= self.seq_len:
+                raise UserInputError(f"--ensemble_lookbacks: {lookback} is not in 1..--seq_len {self.seq_len}")
+            if self.segment_len > 1 and lookback % self.segment_len:
+                raise UserInputError(f"--ensemble_lookbacks: {lookback} is not a multiple of --segment_len "
+                                     f"{self.segment_len}")
+
+    def ensemble_loss_list(self) -> list[str]:
+        """--ensemble_losses as names (empty without the flag)."""
+        return self.column_list("ensemble_losses")
+
+    def ensemble_lookback_list(self) -> list[int]:
+        """--ensemble_lookbacks as lengths (``[--seq_len]`` without the flag); one line naming a bad entry."""
+        lengths = []
+        for text in self.column_list("ensemble_lookbacks") or [str(self.seq_len)]:
+            try:
+                lengths.append(int(text))
+            except ValueError:
+                raise UserInputError(f"--ensemble_lookbacks: {text!r} is not a whole number of steps") from None
+        return lengths
+
+    def ensemble_member(self, k: int) -> tuple[str, int]:
+        """Member ``k``'s (loss, lookback): loss ``k mod L``, lookback ``(k div L) mod B``, so that ``--ensemble``
+        a multiple of L x B covers every pair (N-BEATS' grid)."""
+        losses, lookbacks = self.ensemble_loss_list() or [self.loss], self.ensemble_lookback_list()
+        return losses[k % len(losses)], lookbacks[(k // len(losses)) % len(lookbacks)]
 
     def quantile_levels(self) -> list[float]:
         """--quantiles as sorted floats (checked: in (0, 1), symmetric around 0.5)."""

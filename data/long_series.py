@@ -13,6 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from data.csv_reading import (check_scaled, checked_dates, detect_date_column, handle_missing, read_csv_checked,
                               to_numeric_checked)
 from data.base import SPLITS
+from data.seasonal_scale import seasonal_naive_mae
 from data.numeric import NumericDataModule
 from data.splits import SplitBorders, date_borders, split_borders, without_last_rows
 from data.time_features import time_feature_frame
@@ -27,6 +28,7 @@ class LongSeriesDataModule(NumericDataModule):
     ``load()``, ``meta`` records the series for predict and export, and ``spec`` (the model's shape) is its."""
 
     meta: Optional[SeriesMeta] = None
+    train_mase_scale: Optional[np.ndarray] = None  # (targets,): seasonal-naive MAE of the training rows
 
     def load(self) -> None:
         cfg = self.config
@@ -95,6 +97,8 @@ class LongSeriesDataModule(NumericDataModule):
         self.date_column = date_column
         self.value_columns = value_columns
         self.borders = borders
+        self.train_mase_scale = seasonal_naive_mae(values[target_columns].iloc[:borders.val[0]].to_numpy(),
+                                                   cfg.mase_m())  # --loss mase's scale
         self.rows = len(values)  # after --drop_last_rows; --split ett_h leaves rows after the test split unused
         for split in SPLITS:
             start, end = getattr(borders, split)

@@ -150,3 +150,30 @@ def test_monitor_val_bleu_is_for_translation_without_a_loss_plateau(capsys: pyte
     assert "--lr_schedule plateau" in refused(capsys, tmp_path, "--task", "seq2seq", "--monitor", "val/bleu",
                                               "--lr_schedule", "plateau")
     assert "--keep_last_checkpoints out of range" in refused(capsys, tmp_path, "--keep_last_checkpoints", "-1")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--ensemble", "0"], "--ensemble must be >= 1, got 0"),
+    (["--ensemble_losses", "mae,mase"], "--ensemble_losses varies the members of an ensemble: it needs --ensemble"),
+    (["--ensemble", "2", "--ensemble_losses", "mae,quantile"], "--ensemble_losses: 'quantile' is not one of mse, mae"),
+    (["--ensemble", "2", "--ensemble_lookbacks", "96,97"], "--ensemble_lookbacks: 97 is not in 1..--seq_len 96"),
+    (["--ensemble", "2", "--ensemble_lookbacks", "48,x"], "--ensemble_lookbacks: 'x' is not a whole number"),
+    (["--ensemble", "2", "--ensemble_lookbacks", "48,36", "--segment_len", "24"], "36 is not a multiple of"),
+    (["--ensemble", "2", "--loss", "quantile"], "--ensemble forecasts the median of trained point forecasters; not "
+                                                "with --loss quantile"),
+    (["--ensemble", "2", "--model", "naive"], "not with --model naive"),
+    (["--ensemble", "3", "--ensemble_losses", "mse,smape", "--data_format", "rows"], "--loss smape scores"),
+    (["--ensemble", "2", "--ensemble_lookbacks", "96,12", "--season", "24", "--seasonal_skip"],
+     "<= the input length 12"),
+])
+def test_bad_ensemble_flags_are_one_line(argv: list[str], message: str) -> None:
+    with pytest.raises(UserInputError) as error:
+        parse_config(argv)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_ensemble_members_cover_the_grid_of_losses_and_lookbacks() -> None:
+    config = parse_config(["--ensemble", "7", "--ensemble_losses", "mase,smape", "--ensemble_lookbacks", "96,48,24"])
+    assert [config.ensemble_member(k) for k in range(7)] == [
+        ("mase", 96), ("smape", 96), ("mase", 48), ("smape", 48), ("mase", 24), ("smape", 24), ("mase", 96)]
+    assert parse_config(["--ensemble", "2", "--loss", "mae"]).ensemble_member(1) == ("mae", 96)

@@ -2,11 +2,14 @@
 
 Reading :func:`build_forecaster` top to bottom gives the composition, outermost first::
 
-    CovariateDecoder | DistributionHead( ChannelIndependent( RevIN( LinearSkip( SegmentInput( core ) ) ) ) )
+    MedianEnsemble[ CovariateDecoder | DistributionHead( ChannelIndependent( RevIN( SeasonalSkip( LinearSkip(
+        SegmentInput( core ) ) ) ) ) ) x N ]
 
-Each layer is a flag (covariates: ``--future_columns``, ``--static_columns``, ``--series_embedding``,
-``--time_features`` on a panel; ``--loss quantile|gaussian``, ``--channel_independent``, ``--revin``,
-``--linear_skip``, ``--segment_len``); the baselines (``models/baselines.py``) take only the distribution head, channel
+Each layer is a flag (``--ensemble N`` members; covariates: ``--future_columns``, ``--static_columns``,
+``--series_embedding``, ``--time_features`` on a panel; ``--loss quantile|gaussian``, ``--channel_independent``,
+``--revin``, ``--seasonal_skip``, ``--linear_skip``, ``--segment_len``). The seasonal skip sits inside RevIN, so it
+repeats the normalised window's season and RevIN maps it back: a zero network output is seasonal naive in either
+``--revin_mode``. The baselines (``models/baselines.py``) take only the distribution head, channel
 independence and, if trained, normalisation. Every layer and the core see a :class:`SeriesSpec` describing
 exactly the tensor they receive, and what a core needs to know beyond that (how many channels a batch interleaves) is passed to its builder as an argument.
 Flag combinations are validated once, in ``Config.validate``.
@@ -22,9 +25,11 @@ from config import BASELINES, PARAMETER_FREE
 from models import model_builder
 from models.forecasting.channel_independence import ChannelIndependent, univariate_spec
 from models.forecasting.covariates import CovariateDecoder
+from models.forecasting.ensemble import MedianEnsemble
 from models.probabilistic.heads import DistributionHead
 from models.forecasting.linear_skip import LinearSkip
 from models.forecasting.revin import RevIN
+from models.forecasting.seasonal_skip import SeasonalSkip
 from models.forecasting.segments import SegmentInput
 from data.series_meta import SeriesSpec
 
@@ -36,7 +41,17 @@ if TYPE_CHECKING:
 
 def build_forecaster(config: "Config", spec: SeriesSpec) -> nn.Module:
     """``forward(x (B, T, F)) -> (prediction, attention)`` for the data described by ``spec``; with covariates
-    ``forward(x, future, statics, series)`` (:class:`CovariateDecoder`)."""
+    ``forward(x, future, statics, series)`` (:class:`CovariateDecoder`). ``--ensemble N`` builds N members one after
+    another (each its own initialisation from the run's seed), member k for its lookback
+    (:meth:`Config.ensemble_member`)."""
+    if config.ensemble > 1:
+        lookbacks = [config.ensemble_member(k)[1] for k in range(config.ensemble)]
+        return MedianEnsemble([build_member(config, replace(spec, seq_len=n)) for n in lookbacks], lookbacks)
+    return build_member(config, spec)
+
+
+def build_member(config: "Config", spec: SeriesSpec) -> nn.Module:
+    """One forecaster (an ensemble's member, or the run's model)."""
     forecasting = not spec.is_classification
     channel_independent = forecasting and config.channel_independent and spec.n_targets > 1
     series = univariate_spec(spec) if channel_independent else spec  # what every layer below sees
@@ -50,6 +65,8 @@ def build_forecaster(config: "Config", spec: SeriesSpec) -> nn.Module:
         model = SegmentInput(model, series.n_features, config.segment_len, config.hidden_size)
     if forecasting and config.linear_skip and not baseline:
         model = LinearSkip(model, series)
+    if forecasting and config.seasonal_skip and not baseline:  # Config checks --season against the window
+        model = SeasonalSkip(model, series, config.season, config.seasonal_cycles)
     if forecasting and config.revin and config.model not in PARAMETER_FREE:
         model = RevIN(model, series, mode=config.revin_mode)
     if channel_independent:

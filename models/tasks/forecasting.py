@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -18,14 +19,16 @@ from models.forecasting.builder import build_forecaster
 from models.forecasting.covariates import CovariateDecoder
 from data.panel_meta import PER_SERIES, PanelLayout
 from utils.errors import UserInputError
+from models.forecasting.ensemble import MedianEnsemble, median
 from data.series_meta import SeriesSpec
-from models.tasks.m4_metrics import PerSeriesMean, pooled, smape_terms
-from models.tasks.metrics import classification_metrics, regression_metrics
+from models.tasks.m4_metrics import PerSeriesMean, mase_weights, pooled, smape_terms
+from models.tasks.metrics import classification_metrics, member_metrics, regression_metrics
 from models.probabilistic.scores import (crps_from_quantiles, crps_gaussian, gaussian_nll, interval_metrics, pinball,
                                  probabilistic_metrics, update_interval_metrics, update_probabilistic_metrics)
 from models.tasks.schedules import ConfiguredOptimizer
 
-REGRESSION_LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}  # --loss
+REGRESSION_LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}  # --loss on scaled values
+M4_LOSSES = ("mase", "smape")  # --loss on each series' own units (models/tasks/m4_metrics.py)
 
 
 class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
@@ -35,7 +38,8 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
     def __init__(self, config: dict[str, Any], spec: dict[str, Any], target_mean: list[float],
                  target_std: list[float], target_names: list[str], series: Optional[dict[str, Any]] = None,
                  conformal_radii: Optional[list[Any]] = None, panel: Optional[dict[str, Any]] = None,
-                 panel_arrays: Optional[dict[str, Any]] = None) -> None:
+                 panel_arrays: Optional[dict[str, Any]] = None,
+                 train_mase_scale: Optional[list[float]] = None) -> None:
         """``series``: a :class:`~data.series_meta.SeriesMeta` as a dict (long CSVs), what ``predict`` needs to
         forecast from a CSV with nothing but the checkpoint; None in checkpoints written before it existed.
         ``conformal_radii``: ``(levels, horizon, n_targets)`` nested lists from :func:`utils.run.conformal.calibrate`
@@ -44,7 +48,8 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
         index, and val/test add the M4 scores. ``panel_arrays``: the per-series scalers and MASE scales over the
         whole series index (:meth:`~data.panel_meta.PanelScale.full`, NaN for series another DDP process holds);
         they become buffers, gathered across processes at ``setup`` and saved in the checkpoint's state, so they
-        are not hyperparameters."""
+        are not hyperparameters. ``train_mase_scale``: a long series' seasonal-naive MAE per target over its
+        training rows (``--loss mase``; a panel's is its ``val_mase_scale`` buffer)."""
         super().__init__()
         self.save_hyperparameters(ignore=["panel_arrays"], logger=False)
         self.config = Config.from_dict(config)
@@ -71,6 +76,14 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
                 f"{stage}_{name}": PerSeriesMean(len(self.panel_ids)) for stage in ("val", "test")
                 for name in ("smape", "mase", "naive_smape", "naive_mase")})
             self.test_per_series: dict[str, Tensor] = {}
+        self.ensemble = isinstance(self.model, MedianEnsemble)  # --ensemble N: each member trains on its own loss
+        self.member_losses = [self.config.ensemble_member(k)[0] for k in range(self.config.ensemble)]
+        if self.ensemble:
+            self.member_scores = member_metrics(len(self.member_losses), len(self.panel_ids) if panel else 0)
+        if "mase" in self.member_losses and self.panel_layout is None and train_mase_scale is None:
+            raise ValueError("--loss mase needs each series' training seasonal-naive MAE (the panel's "
+                             "val_mase_scale, or train_mase_scale): this checkpoint carries none")
+        self._mase_weight: Optional[Tensor] = None  # built at the first use, after a DDP run gathered the scales
         if self.spec.is_classification:
             self.val_metrics = classification_metrics("val/", self.spec.num_classes)
             self.test_metrics = classification_metrics("test/", self.spec.num_classes)
@@ -80,7 +93,8 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             self.val_metrics_orig = regression_metrics("val/orig_", self.spec.n_targets)
             self.test_metrics_orig = regression_metrics("test/orig_", self.spec.n_targets)
         self.distributional = hasattr(self.model, "distribution")  # --loss quantile | gaussian
-        self.reads_covariates = isinstance(self.model, CovariateDecoder)
+        self.reads_covariates = isinstance(self.model, CovariateDecoder) or (
+            self.ensemble and self.model.reads_covariates)
         if self.distributional:
             levels = self.config.quantile_levels()
             self.val_metrics_prob = probabilistic_metrics("val/", levels)
@@ -100,7 +114,8 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
                    target_names=list(datamodule.target_names),
                    series=datamodule.meta.to_dict() if getattr(datamodule, "meta", None) else None,
                    panel=datamodule.panel.layout.to_dict() if getattr(datamodule, "panel", None) else None,
-                   panel_arrays=datamodule.panel.full() if getattr(datamodule, "panel", None) else None)
+                   panel_arrays=datamodule.panel.full() if getattr(datamodule, "panel", None) else None,
+                   train_mase_scale=_as_list(getattr(datamodule, "train_mase_scale", None)))
 
     @property
     def series_mean(self) -> Tensor:
@@ -137,19 +152,44 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
     def forward(self, x: Tensor, *covariates: Tensor) -> tuple[Tensor, Optional[Tensor]]:
         """``covariates``: a panel batch's ``(series, future, statics)``, read when the model has a
         :class:`~models.forecasting.covariates.CovariateDecoder`."""
+        return self.model(*self._model_inputs(x, covariates))
+
+    def _model_inputs(self, x: Tensor, covariates: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        """What the forecaster takes: ``x``, or ``(x, future, statics, series)`` when it reads covariates."""
         if self.reads_covariates:
             series, future, statics = covariates
-            return self.model(x, future, statics, series)
-        return self.model(x)
+            return x, future, statics, series
+        return (x,)
 
     def predict_batch(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, Optional[Tensor]]:
         """The forecast of a loader's batch, whatever it carries beside the inputs, on this module's device."""
         return self(*(part.to(self.device) for part in (batch[0], *batch[2:])))
 
-    def _loss(self, prediction: Tensor, y: Tensor) -> Tensor:
+    def mase_weight(self) -> Tensor:
+        """``(series, targets)`` (one row for a long series): scaled error -> MASE (:func:`mase_weights`), from
+        the panel's per-series buffers or a long series' ``train_mase_scale``."""
+        if self._mase_weight is None or self._mase_weight.device != self.device:
+            if self.panel_layout is not None:
+                std, scale = self.panel_target_std.cpu().numpy(), self.panel_val_mase_scale.cpu().numpy()
+            else:
+                std = np.asarray([self.hparams["target_std"]], dtype=np.float64)
+                scale = np.asarray([self.hparams["train_mase_scale"]], dtype=np.float64)
+            self._mase_weight = mase_weights(std, scale).to(self.device)
+        return self._mase_weight
+
+    def _loss(self, prediction: Tensor, y: Tensor, series: Optional[Tensor] = None,
+              loss: Optional[str] = None) -> Tensor:
+        """``loss`` (default ``--loss``); mase and smape score each series in its own units, as M4 does (``series``:
+        a panel batch's series index, None for a long series)."""
         if self.spec.is_classification:
             return F.cross_entropy(prediction.float(), y)
-        return REGRESSION_LOSSES[self.config.loss](prediction.float(), y)
+        prediction, loss = prediction.float(), loss or self.config.loss
+        if loss == "mase":
+            weight = self.mase_weight()[series][:, None, :] if series is not None else self.mase_weight()[0]
+            return ((prediction - y).abs() * weight).mean()
+        if loss == "smape":
+            return smape_terms(self.to_original_units(y, series), self.to_original_units(prediction, series)).mean()
+        return REGRESSION_LOSSES[loss](prediction, y)
 
     def to_original_units(self, values: Tensor, series: Optional[Tensor] = None) -> Tensor:
         """Undo the StandardScaler of the target columns: (..., n_targets); a panel's per series
@@ -167,16 +207,37 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         x, y = batch[0], batch[1]  # a panel batch also holds each window's series index
+        series = batch[2] if len(batch) > 2 else None
         if self.distributional:
             loss = self._distribution_loss(self.model.distribution(x)[0], y)
+        elif self.ensemble:  # the members' losses summed, so each member's gradient is its own loss's
+            forecasts, _ = self.model.member_forecasts(*self._model_inputs(x, batch[2:]))
+            total = torch.stack([self._loss(forecast, y, series, name)
+                                 for forecast, name in zip(forecasts, self.member_losses)]).sum()
+            return self._checked_and_logged(total, total.detach() / len(forecasts), len(x))
         else:
             prediction, _ = self(x, *batch[2:])
-            loss = self._loss(prediction, y)
+            loss = self._loss(prediction, y, series)
+        return self._checked_and_logged(loss, loss, len(x))
+
+    def _checked_and_logged(self, loss: Tensor, shown: Tensor, windows: int) -> Tensor:
+        """``loss`` for the optimiser once it is finite; ``shown`` (an ensemble's mean member loss) as train/loss."""
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite training loss at epoch {self.current_epoch}, "
                                      f"step {self.global_step}")
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x))
+        self.log("train/loss", shown, on_step=True, on_epoch=True, prog_bar=True, batch_size=windows)
         return loss
+
+    def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: Optional[float] = None,
+                                    gradient_clip_algorithm: Optional[str] = None) -> None:
+        """--grad_clip per ensemble member, so that each trains as it would alone; the Trainer's clipping else."""
+        if not self.ensemble or not gradient_clip_val:
+            return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        for member in self.model.members:
+            if gradient_clip_algorithm == "value":
+                torch.nn.utils.clip_grad_value_(member.parameters(), gradient_clip_val)
+            else:
+                torch.nn.utils.clip_grad_norm_(member.parameters(), gradient_clip_val)
 
     def _evaluate(self, batch: tuple[Tensor, ...], stage: str) -> None:
         x, y = batch[0], batch[1]
@@ -186,10 +247,16 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             prediction = self.model.point(parameters)
             loss = self._distribution_loss(parameters, y)
             self._update_probabilistic(parameters, y, stage)
+        elif self.ensemble:
+            forecasts, _ = self.model.member_forecasts(*self._model_inputs(x, batch[2:]))
+            forecasts = forecasts.float()
+            prediction = median(forecasts)
+            loss = self._loss(prediction, y, series)
+            self._update_members(forecasts, y, series, stage)
         else:
             prediction, attention = self(x, *batch[2:])
             prediction = prediction.float()
-            loss = self._loss(prediction, y)
+            loss = self._loss(prediction, y, series)
             if stage == "test" and self.keep_test_outputs:  # the run's artefacts reuse them (utils/run/artifacts.py)
                 self.test_outputs.append((y.cpu(), prediction.detach().cpu(),
                                           None if attention is None else attention.detach().float().cpu()))
@@ -249,6 +316,21 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             self.panel_scores[f"{stage}_{name}smape"].update(smape_terms(actual, forecast), series)
             self.panel_scores[f"{stage}_{name}mase"].update((actual - forecast).abs() / scale, series)
 
+    def _update_members(self, forecasts: Tensor, y: Tensor, series: Optional[Tensor], stage: str) -> None:
+        """Each member's scores beside the median's: ``<stage>/member<k>_mse`` and ``_mae`` (scaled units), with a
+        panel also ``_smape``, ``_mase`` (and ``_owa``) as M4 scores them."""
+        channels = self.spec.n_targets
+        actual = self.to_original_units(y, series).double() if series is not None else None
+        for k, forecast in enumerate(forecasts):
+            collection = self.member_scores[f"{stage}_{k}"]
+            collection.update(forecast.contiguous().reshape(-1, channels), y.reshape(-1, channels))
+            self.log_dict(collection, on_step=False, on_epoch=True)
+            if actual is not None:
+                original = self.to_original_units(forecast, series).double()
+                self.member_scores[f"{stage}_{k}_smape"].update(smape_terms(actual, original), series)
+                self.member_scores[f"{stage}_{k}_mase"].update(
+                    (actual - original).abs() / self._split_scale(stage)[series][:, None, :], series)
+
     def _log_panel_scores(self, stage: str) -> None:
         panel = self._evaluated_panel()
         owa = panel is not None or self.config.mase_m() == 1
@@ -274,6 +356,16 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             values = self.spec.horizon * self.spec.n_targets
             self.test_per_series = {name: value.cpu() for name, value in scores.items()}
             self.test_per_series["test_windows"] = (computed["smape"][1].reshape(-1).cpu() / values).round().long()
+        for k in range(len(self.member_losses) if self.ensemble else 0):
+            member = {name: pooled(self.member_scores[f"{stage}_{k}_{name}"].compute().reshape(-1))
+                      for name in ("smape", "mase")}
+            for name in ("smape", "mase"):
+                self.member_scores[f"{stage}_{k}_{name}"].reset()
+                self.log(f"{stage}/member{k}_{name}", member[name], sync_dist=False)
+            if owa and scored.any():
+                self.log(f"{stage}/member{k}_owa", 0.5 * (member["smape"] / pooled(scores["naive_smape"][scored])
+                                                          + member["mase"] / pooled(scores["naive_mase"][scored])),
+                         sync_dist=False)
 
     def on_validation_epoch_end(self) -> None:
         if self.panel_ids:
@@ -317,3 +409,7 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             return self._distribution_loss(parameters, y), attention
         prediction, attention = self(x)
         return self._loss(prediction, y), attention
+
+def _as_list(values: Any) -> Optional[list[float]]:
+    """A numpy vector as plain floats for the hyperparameters (NaN stays NaN); None stays None."""
+    return None if values is None else [float(v) for v in values]

@@ -6,9 +6,11 @@
   (m = 1, the M4 rule for weekly and yearly data); seasonal Naive2 (with a seasonality test) is not computed.
 
 Each series' score averages its test windows and steps; the pooled score averages the series, as M4 does.
+The same scores are training losses (``--loss mase|smape``): :func:`mase_weights` and :func:`smape_terms`.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics import Metric
@@ -19,6 +21,23 @@ def smape_terms(actual: Tensor, forecast: Tensor) -> Tensor:
     denominator = actual.abs() + forecast.abs()
     return torch.where(denominator > 0, 200.0 * (actual - forecast).abs() / denominator.clamp_min(1e-30),
                        torch.zeros_like(denominator))
+
+
+def mase_weights(std: np.ndarray, scale: np.ndarray) -> Tensor:
+    """``(series, targets)`` factors that turn an absolute error in a series' scaled units (divided by ``std``)
+    into MASE's (divided by ``scale``, the seasonal-naive MAE of its training rows): ``std / scale``. Where the
+    scale is NaN, zero or infinite (a series constant over its training rows, or too short for the season) the
+    factor is the median of the other series' factors for that target, so the series weighs like a typical one
+    instead of infinitely or not at all; 1 (the scaled MAE) where no series has one."""
+    std = np.asarray(std, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weights = std / np.asarray(scale, dtype=np.float64)
+    valid = np.isfinite(weights) & (weights > 0)
+    for target in range(weights.shape[1]):
+        column = weights[:, target]
+        fallback = float(np.median(column[valid[:, target]])) if valid[:, target].any() else 1.0
+        column[~valid[:, target]] = fallback
+    return torch.tensor(weights, dtype=torch.float32)
 
 
 class PerSeriesMean(Metric):

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from torch import Tensor
+from torch.nn import ModuleDict
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
+
+from models.tasks.m4_metrics import PerSeriesMean
 
 
 class PooledR2Score(R2Score):
@@ -34,3 +37,17 @@ def classification_metrics(prefix: str, num_classes: int) -> MetricCollection:
         "accuracy": MulticlassAccuracy(num_classes=num_classes, average="micro"),
         "f1": MulticlassF1Score(num_classes=num_classes, average="macro"),
     }, prefix=prefix)
+
+
+def member_metrics(members: int, n_series: int) -> ModuleDict:
+    """An ensemble's members' scores, per stage (val, test) and member k: ``"<stage>_<k>"`` the MSE and MAE over every
+    value (logged as ``<stage>/member<k>_mse``, ``_mae``); with a panel (``n_series`` > 0) also ``"<stage>_<k>_smape"``
+    and ``"<stage>_<k>_mase"``, per-series means for the M4 scores."""
+    metrics = {}
+    for stage in ("val", "test"):
+        for k in range(members):
+            metrics[f"{stage}_{k}"] = MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()},
+                                                       prefix=f"{stage}/member{k}_")
+            if n_series:
+                metrics.update({f"{stage}_{k}_{name}": PerSeriesMean(n_series) for name in ("smape", "mase")})
+    return ModuleDict(metrics)

@@ -69,6 +69,7 @@ def test_last_horizon_holds_out_each_series_last_horizon_and_the_one_before(tmp_
         train = values[:-6]
         assert mean == pytest.approx(train.mean()) and std == pytest.approx(train.std())
         assert module.panel.mase_scale[row, 0] == pytest.approx(np.abs(np.diff(values[:-3])).mean())
+        assert module.panel.val_mase_scale[row, 0] == pytest.approx(np.abs(np.diff(values[:-6])).mean())
 
 
 def test_short_series_are_skipped_with_one_warning_naming_how_many(tmp_path: Path) -> None:
@@ -107,3 +108,15 @@ def test_windows_are_drawn_so_that_every_series_weighs_the_same() -> None:
     sampler.set_epoch(1)
     assert list(sampler) != list(SeriesBalancedSampler(torch.tensor([10, 0, 990]), seed=3))
     assert len(SeriesBalancedSampler(torch.tensor([10, 990]), seed=3, draws=64)) == 64
+
+
+def test_the_training_loss_scale_uses_the_rows_before_validation_at_mase_season(tmp_path: Path) -> None:
+    """``val_mase_scale``: the seasonal-naive MAE (lag --mase_season) of each series' rows before its validation
+    window; NaN for a series constant there. It travels in the record the checkpoint keeps."""
+    flat = series_frame("flat", 30, "2020-01-01", 1).assign(y=lambda f: [3.0] * 24 + list(range(6)))
+    pd.concat([series_frame("a", 40, "2020-01-01", 0), flat]).to_csv(tmp_path / "p.csv", index=False)
+    module = panel_module(tmp_path / "p.csv", "--split", "last_horizon", "--mase_season", "2")
+    values = pd.read_csv(tmp_path / "p.csv").query("id == 'a'").y.to_numpy()[:-6]
+    assert module.panel.val_mase_scale[0, 0] == pytest.approx(np.abs(values[2:] - values[:-2]).mean())
+    assert np.isnan(module.panel.val_mase_scale[1, 0]) and module.panel.mase_scale[1, 0] > 0
+    assert module.panel.full()["val_mase_scale"][0, 0] == module.panel.val_mase_scale[0, 0]

@@ -112,3 +112,32 @@ def test_segment_input_shapes_and_registry_wrappers() -> None:
     assert prediction.shape == (5, 4, 1) and attention.shape == (5, 4)  # attention over 4 segments
     plain = build_forecaster(parse_config(["--model", "gru", "--revin", "false", "--linear_skip", "false"]), spec)
     assert type(plain).__name__ == "RecurrentRegressor"
+
+
+def test_the_seasonal_skip_sits_inside_revin_around_the_linear_skip() -> None:
+    from models.forecasting.seasonal_skip import SeasonalSkip
+
+    model = build(M_SPEC, "--segment_len", "4", "--season", "6", "--seasonal_skip")
+    assert layers(model)[:-1] == [ChannelIndependent, RevIN, SeasonalSkip, LinearSkip, SegmentInput]
+    assert SeasonalSkip not in layers(build(M_SPEC, "--season", "6"))  # off unless asked for
+    assert layers(build(MS_SPEC, "--model", "linear", "--season", "6", "--seasonal_skip"))[-1].__name__ == "LinearMap"
+
+
+def test_an_ensemble_builds_its_members_for_their_lookbacks_and_one_member_is_the_model() -> None:
+    from models.forecasting.ensemble import MedianEnsemble
+
+    ensemble = build(MS_SPEC, "--model", "gru", "--ensemble", "4", "--ensemble_losses", "mae,mase",
+                     "--ensemble_lookbacks", "12,6")
+    assert isinstance(ensemble, MedianEnsemble) and ensemble.lookbacks == [12, 12, 6, 6]
+    assert [member.inner.linear.in_features for member in ensemble.members] == [12, 12, 6, 6]  # RevIN > LinearSkip
+    assert ensemble(torch.randn(2, 12, 3))[0].shape == (2, 4, 1)
+    torch.manual_seed(0)
+    single = build(MS_SPEC, "--model", "gru")
+    torch.manual_seed(0)
+    one = build(MS_SPEC, "--model", "gru", "--ensemble", "1")
+    torch.manual_seed(0)
+    first = build(MS_SPEC, "--model", "gru", "--ensemble", "3").members[0]
+    assert type(one) is type(single) and all(
+        torch.equal(a, b) and torch.equal(a, c) for a, b, c in zip(single.state_dict().values(),
+                                                                    one.state_dict().values(),
+                                                                    first.state_dict().values()))

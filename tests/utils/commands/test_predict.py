@@ -204,3 +204,30 @@ def test_classification_checkpoint_is_refused(tmp_path: Path, capsys) -> None:
     torch.save({"state_dict": state, "hyper_parameters": hparams}, tmp_path / "c.ckpt")
     assert "a checkpoint of --task classification" in refused(capsys, "--ckpt", str(tmp_path / "c.ckpt"),
                                                               "--data_path", str(csv))
+
+
+def test_an_ensemble_checkpoint_forecasts_its_members_median(tmp_path: Path, capsys) -> None:
+    """``--ensemble 3`` with two lookbacks and a seasonal skip: predict --ckpt forecasts the median of the three
+    members, each fed the last lookback rows of the scaled window (checked member by member, outside the ensemble
+    module)."""
+    csv = write_tiny_series(tmp_path / "train.csv")
+    task = write_checkpoint(csv, tmp_path / "best.ckpt", target="y", ensemble=3, ensemble_lookbacks="12,6",
+                            ensemble_losses="mae", seasonal_skip=True, season=6)
+    with torch.no_grad():  # members that disagree
+        for parameter in task.parameters():
+            parameter.add_(0.5 * torch.randn_like(parameter))
+    torch.save({"state_dict": task.state_dict(), "hyper_parameters": dict(task.hparams)}, tmp_path / "best.ckpt")
+    rc, _, err = predict(capsys, "--ckpt", str(tmp_path / "best.ckpt"), "--data_path", str(csv), "--output",
+                         str(tmp_path / "f.csv"))
+    assert rc == 0, err
+    data = pd.read_csv(csv)
+    train = data.iloc[:int(len(data) * 0.7)]
+    columns = ["driver", "other", "y"]
+    mean, std = train[columns].mean(), train[columns].std(ddof=0)
+    window = torch.from_numpy(((data[columns].tail(SEQ_LEN) - mean) / std).to_numpy(np.float32).copy())[None]
+    with torch.inference_mode():
+        members = [member(window[:, -lookback:])[0][0, :, 0].numpy()
+                   for member, lookback in zip(task.model.members, [12, 6, 12])]
+    assert not np.allclose(members[0], members[1])
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "f.csv")["y"],
+                               np.median(members, axis=0) * std["y"] + mean["y"], rtol=1e-5, atol=1e-5)

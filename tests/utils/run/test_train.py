@@ -4,6 +4,7 @@ CPU, and any unexpected failure while reading the data is one line naming the fi
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +76,40 @@ def test_unexpected_exception_while_reading_is_one_line_naming_the_file(capsys, 
     monkeypatch.setattr(long_series, "detect_date_column", broken)
     line = refused(capsys, tmp_path, "--data_path", str(tiny_csv), *TINY_FLAGS)
     assert line == f"error: {tiny_csv}: could not read the data (RuntimeError: something nobody anticipated)"
+
+
+def write_daily_cycle_panel(path: Path, series: int = 4, days: int = 10) -> Path:
+    """Hourly series with a daily cycle, multiplicative around levels from 5 to 500."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    t = np.arange(24 * days)
+    frames = [pd.DataFrame({"id": f"s{k}", "y": level * (1 + 0.5 * np.sin(2 * np.pi * t / 24 + k))
+                            + rng.normal(0, level / 20, len(t))})
+              for k, level in enumerate(np.geomspace(5, 500, series))]
+    pd.concat(frames).to_csv(path, index=False)
+    return path
+
+
+def test_an_ensemble_is_one_run_with_its_members_scores_beside_the_median(tmp_path: Path, one_thread, capsys) -> None:
+    """--ensemble 3 on a panel: one run directory (one best.ckpt holding the members), metrics.json with the
+    median's scores and each member's (M4 scores included), and the members' table printed below the others."""
+    from utils.run.checkpoints import load_task
+
+    csv = write_daily_cycle_panel(tmp_path / "panel.csv")
+    out = tmp_path / "run"
+    assert main.main(["--data_path", str(csv), "--series_id", "id", "--split", "last_horizon", "--seq_len", "48",
+                      "--horizon", "24", "--season", "24", "--seasonal_skip", "--model", "gru", "--hidden_size", "8",
+                      "--epochs", "1", "--logger", "none", "--ensemble", "3", "--ensemble_losses", "mase,smape,mae",
+                      "--output_dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    values = metrics(out)
+    for split in ("val", "test"):
+        for score in ("smape", "mase", "owa", "mse", "mae"):
+            assert all(math.isfinite(values[f"{split}/member{k}_{score}"]) for k in range(3))
+        assert math.isfinite(values[f"{split}/smape"]) and math.isfinite(values[f"{split}/owa"])
+    assert "member 2" in printed and printed.index("ensemble ") > printed.index("metric ")
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".ckpt") == ["best.ckpt", "last.ckpt"]
+    task = load_task(out / "best.ckpt", "regression")
+    assert len(task.model.members) == 3 and task.member_losses == ["mase", "smape", "mae"]

@@ -157,3 +157,62 @@ def test_exported_transformer_equals_pytorch(wrappers: str, fmt: str, tmp_path: 
     with torch.no_grad():
         expected = task(x)[0].numpy()
     assert abs(file_forecaster(str(path)).run(x.numpy()) - expected).max() < 1e-5
+
+
+SEASONAL_AND_ENSEMBLES = {
+    "seasonal_skip-revin": dict(model="gru", seasonal_skip=True, season=4, seasonal_cycles=2),
+    "seasonal_skip-revin-last-ci": dict(model="lstm_attention", seasonal_skip=True, season=4, revin_mode="last",
+                                        channel_independent=True),
+    "ensemble-lookbacks-seasonal": dict(model="gru", ensemble=3, ensemble_lookbacks="12,8", seasonal_skip=True,
+                                        season=4),
+    "ensemble-even-transformer": dict(model="transformer", n_heads=2, ff_size=16, ensemble=2),
+}
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+@pytest.mark.parametrize("flags", sorted(SEASONAL_AND_ENSEMBLES))
+def test_seasonal_skips_and_ensembles_export_like_pytorch(flags: str, fmt: str, tmp_path: Path) -> None:
+    task = build_task(**SEASONAL_AND_ENSEMBLES[flags])
+    with torch.no_grad():  # members that disagree, so the median has something to choose
+        for parameter in task.parameters():
+            parameter.add_(0.2 * torch.randn_like(parameter))
+    path = tmp_path / ("model.onnx" if fmt == "onnx" else "model.pt")
+    export_forecaster(task, META, fmt, path)
+    x = torch.randn(5, SEQ_LEN, META.n_features) * 2 + 0.5
+    with torch.inference_mode():
+        expected = task.model(x)[0].numpy()
+    assert np.abs(file_forecaster(str(path)).run(x.numpy()) - expected).max() <= ATOL
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_a_panel_ensemble_with_covariates_exports_like_pytorch(fmt: str, tmp_path: Path) -> None:
+    """Members that read (x, future, statics, series), behind a seasonal skip: the exported file takes the four
+    inputs and gives the checkpoint's median forecast."""
+    from config import parse_config
+    from data.make_promo_panel import make_panel
+    from data.panel import PanelDataModule
+    from utils.serve.export import example_panel_inputs
+    from utils.serve.inference import forecast_meta
+
+    make_panel(shops=3, rows=60, seed=1).to_csv(tmp_path / "panel.csv", index=False)
+    config = parse_config(["--data_path", str(tmp_path / "panel.csv"), "--series_id", "shop", "--target", "sales",
+                           "--split", "last_horizon", "--seq_len", "14", "--horizon", "4", "--model", "gru",
+                           "--hidden_size", "8", "--future_columns", "promo", "--static_columns", "region",
+                           "--series_embedding", "2", "--season", "7", "--seasonal_skip", "--ensemble", "3",
+                           "--ensemble_lookbacks", "14,7"])
+    module = PanelDataModule(config)
+    module.load()
+    torch.manual_seed(0)
+    task = ForecastingTask.from_datamodule(config, module).eval()
+    with torch.no_grad():
+        for parameter in task.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    meta = forecast_meta(task, "x.ckpt")
+    assert meta.reads_covariates
+    path = tmp_path / ("model.onnx" if fmt == "onnx" else "model.pt")
+    export_forecaster(task, meta, fmt, path)
+    inputs = example_panel_inputs(meta, 5, seed=4)
+    with torch.inference_mode():
+        expected = task(*inputs)[0].numpy()  # task(x, series, future, statics)
+    got = file_forecaster(str(path)).run(*(part.numpy() for part in inputs))
+    assert np.abs(got - expected).max() <= 1e-4
