@@ -62,9 +62,17 @@ FORECAST = torch.tensor([[100.0, 100.0], [100.0, 100.0], [2.0, 0.5], [2.0, 2.0]]
 
 
 def panel_task(loss: str, panel: dict = PANEL) -> ForecastingTask:
+    """A panel task whose per-series record is ``panel`` (ids and one row per series of each array)."""
+    from data.panel_meta import PanelLayout
+
     config = Config(model="gru", hidden_size=4, loss=loss, series_id="id", horizon=2, seq_len=8).to_dict()
     spec = {**SPEC, "horizon": 2, "n_series": len(panel["ids"])}
-    return ForecastingTask(config, spec, target_mean=[0.0], target_std=[1.0], target_names=["y"], panel=panel)
+    layout = PanelLayout("id", ["y"], ["y"], ["y"], [], None, None, list(panel["ids"]))
+    arrays = {"target_mean": panel["target_mean"], "target_std": panel["target_std"],
+              "numeric_mean": panel["target_mean"], "numeric_std": panel["target_std"],
+              "mase_scale": panel["mase_scale"], "val_mase_scale": panel["val_mase_scale"]}
+    return ForecastingTask(config, spec, target_mean=[0.0], target_std=[1.0], target_names=["y"],
+                           panel=layout.to_dict(), panel_arrays=arrays)
 
 
 def scaled(values: torch.Tensor) -> torch.Tensor:
@@ -102,11 +110,11 @@ def test_a_series_without_a_training_scale_weighs_like_the_median_series() -> No
     panel = {**PANEL, "ids": ["a", "b", "c", "d"], "target_std": [[10.0], [0.5], [3.0], [1.0]],
              "target_mean": [[0.0]] * 4, "mase_scale": [[1.0]] * 4,
              "val_mase_scale": [[5.0], [0.25], [float("nan")], [0.0]]}
-    assert panel_task("mase", panel).mase_weight[:, 0].tolist() == pytest.approx([2.0, 2.0, 2.0, 2.0])
+    assert panel_task("mase", panel).mase_weight()[:, 0].tolist() == pytest.approx([2.0, 2.0, 2.0, 2.0])
     panel["val_mase_scale"] = [[4.0], [0.1], [float("nan")], [0.0]]
-    assert panel_task("mase", panel).mase_weight[:, 0].tolist() == pytest.approx([2.5, 5.0, 3.75, 3.75])
+    assert panel_task("mase", panel).mase_weight()[:, 0].tolist() == pytest.approx([2.5, 5.0, 3.75, 3.75])
     panel["val_mase_scale"] = [[float("nan")]] * 4
-    assert panel_task("mase", panel).mase_weight[:, 0].tolist() == [1.0] * 4
+    assert panel_task("mase", panel).mase_weight()[:, 0].tolist() == [1.0] * 4
 
 
 def test_loss_mase_on_one_long_series_divides_by_its_training_rows_seasonal_naive_mae(tiny_csv: Path) -> None:
@@ -123,7 +131,7 @@ def test_loss_mase_on_one_long_series_divides_by_its_training_rows_seasonal_naiv
     task = ForecastingTask.from_datamodule(config, data)
     train = pd.read_csv(tiny_csv)["y"].to_numpy()[:int(240 * 0.7)]
     scale = abs(train[24:] - train[:-24]).mean()
-    assert task.mase_weight.shape == (1, 1) and task.mase_weight.item() == pytest.approx(train.std() / scale, rel=1e-6)
+    assert task.mase_weight().shape == (1, 1) and task.mase_weight().item() == pytest.approx(train.std() / scale, rel=1e-6)
     prediction, target = torch.zeros(2, 3, 1), torch.ones(2, 3, 1)
     assert task._loss(prediction, target).item() == pytest.approx(train.std() / scale, rel=1e-6)  # |1| * std / scale
 
