@@ -6,6 +6,7 @@ scored), one process at a time, one thread, and the table prints validation scor
     python benchmarks/global_models.py --experiment hourly_mixed   # the same, additive, noise 2-40% per series
     python benchmarks/global_models.py --experiment weekly     # M4 Weekly (../shared/data/m4), lstm, the sweep budget
     python benchmarks/global_models.py --experiment cost       # --ensemble 1 vs 3, interleaved: the cost of members
+    python benchmarks/global_models.py --experiment budget_weekly   # the panel epoch budget (also _hourly, _daily)
     python benchmarks/global_models.py --experiment hourly --table   # print the finished runs only
 
 Runs go to ``--runs`` (default /tmp/global_models) as ``EXPERIMENT/NAME`` (seed 42) and ``EXPERIMENT/NAME_seedS``
@@ -37,6 +38,12 @@ WEEKLY = ["--series_id", "unique_id", "--split", "last_horizon", "--horizon", "1
 COST = [*HOURLY[:HOURLY.index("--epochs")], "--epochs", "4", "--patience", "0", "--trainer.limit_train_batches", "100",
         "--logger", "csv", "--threads", "1", "--loss", "mase", "--seasonal_skip"]
 SKIP = ["--seasonal_skip"]
+BUDGET_WEEKLY = ["--series_id", "unique_id", "--split", "last_horizon", "--horizon", "13", "--seq_len", "52",
+                 "--logger", "csv", "--threads", "1"]
+BUDGET_HOURLY = ["--series_id", "id", "--split", "last_horizon", "--horizon", "24", "--season", "24", "--logger", "csv",
+                 "--threads", "1"]
+BUDGET_DAILY = ["--series_id", "id", "--split", "last_horizon", "--horizon", "14", "--seq_len", "56", "--season", "7",
+                "--logger", "csv", "--threads", "1"]
 
 EXPERIMENTS: dict[str, tuple[str, list[str], dict[str, list[str]]]] = {
     "hourly": ("hourly.csv", HOURLY, {
@@ -70,6 +77,18 @@ EXPERIMENTS: dict[str, tuple[str, list[str], dict[str, list[str]]]] = {
         "smape_ens3": ["--loss", "smape", "--ensemble", "3"],
         "ens3_losses": ["--loss", "smape", "--ensemble", "3", "--ensemble_losses", "smape,mase,mae"],
     }),
+    # issue 36: the panel epoch budget (--batches_per_epoch), default flags otherwise (lstm_attention, 20 epochs,
+    # patience 5); "every" is one draw per training window (the epoch before the budget), capped at 3 epochs on
+    # the generated panels (an epoch of every window takes minutes there)
+    "budget_weekly": ("m4_weekly_long.csv", BUDGET_WEEKLY, {
+        **{f"b{b}": ["--batches_per_epoch", str(b)] for b in (50, 100, 200, 400)},
+        "every": ["--batches_per_epoch", "0", "--epochs", "3"]}),
+    "budget_hourly": ("hourly_300.csv", BUDGET_HOURLY, {
+        **{f"b{b}": ["--batches_per_epoch", str(b)] for b in (50, 100, 200, 400)},
+        "every": ["--batches_per_epoch", "0", "--epochs", "3"]}),
+    "budget_daily": ("daily_300.csv", BUDGET_DAILY, {
+        **{f"b{b}": ["--batches_per_epoch", str(b)] for b in (50, 100, 200, 400)},
+        "every": ["--batches_per_epoch", "0", "--epochs", "3"]}),
     # the same runs twice, alternating, so shared-load noise hits both sides
     "cost": ("hourly.csv", COST, {"k1_a": [], "k3_a": ["--ensemble", "3"], "k1_b": [], "k3_b": ["--ensemble", "3"],
                                   "k1_c": [], "k3_c": ["--ensemble", "3"]}),
@@ -87,6 +106,11 @@ def write_data(name: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if name == "hourly.csv":
         make_seasonal_panel(series=100, rows=672, cycle=24, kind="multiplicative", seed=0).to_csv(path, index=False)
+    elif name == "hourly_300.csv":  # a few hundred hourly series of about 900 rows (issue 36's panel)
+        make_seasonal_panel(series=300, rows=1000, cycle=24, kind="multiplicative", seed=2).to_csv(path, index=False)
+    elif name == "daily_300.csv":
+        make_seasonal_panel(series=300, rows=1000, cycle=7, kind="additive", low=0.5, high=500.0, noise=0.03,
+                            noise_high=0.3, seed=3).to_csv(path, index=False)
     elif name == "hourly_mixed.csv":
         make_seasonal_panel(series=100, rows=672, cycle=24, kind="additive", low=0.1, high=1000.0, noise=0.02,
                             noise_high=0.4, seed=1).to_csv(path, index=False)

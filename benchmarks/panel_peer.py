@@ -91,7 +91,7 @@ def main() -> None:
     for series in args.series:
         path = workdir / f"panel_{series}x{args.steps}.parquet"
         if not path.is_file():
-            write_panel(path, series, args.steps)
+            write_panel(path, series, args.steps, dictionary=False)
         with tempfile.TemporaryDirectory(dir=workdir) as scratch:
             ours = measure(seqlab_command(path, Path(scratch) / "run"))
         theirs = measure([args.peer_python, str(peer_script), str(path)])

@@ -224,7 +224,8 @@ class PanelDataModule(NumericDataModule):
             return np.arange(len(ids)) % world == rank
 
         request = PanelRequest(columns.series_id, tuple(columns.numeric), tuple(columns.statics), columns.date,
-                               keep if world > 1 else None, Path(cfg.data_path).stem)
+                               keep if world > 1 else None, Path(cfg.data_path).stem,
+                               need_times=bool(cfg.time_features or cfg.val_start is not None))
         table = read_panel_table(source, request)
         global_ids = all_ids.get("ids", table.ids)
         if world == 1 and columns.series_id is not None and table.n_series == len(table.values) > 1:
@@ -351,10 +352,11 @@ def repair_missing(table: PanelTable, policy: str, settings: SplitSettings, colu
     values = np.asarray(table.values[np.flatnonzero(keep)])
     if not len(values):
         raise UserInputError(f"{table.path}: no usable rows left after --fillna drop")
+    kept_rows = np.flatnonzero(keep)
     return PanelTable(table.path, table.ids, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), values,
                       table.columns, table.times[keep] if table.times is not None else None, table.date_column,
-                      table.statics, table.source_rows[keep] if table.source_rows is not None else np.flatnonzero(keep),
-                      table.files, table.file_starts)
+                      table.statics, None, table.files, table.file_starts, frequency=table.frequency,
+                      locator=lambda row: table.locate(int(kept_rows[row])))
 
 
 def _non_finite_rows(values: Any) -> np.ndarray:
@@ -392,7 +394,8 @@ def fill_panel(table: PanelTable, borders: np.ndarray, kept: np.ndarray, policy:
             values[lo:hi] = _fill_kept_only(block, table.offsets[first:last + 1] - lo, splits[first:last], policy,
                                             kept[first:last])
     return PanelTable(table.path, table.ids, table.offsets, values, table.columns, table.times, table.date_column,
-                      table.statics, table.source_rows, table.files, table.file_starts)
+                      table.statics, table.source_rows, table.files, table.file_starts, frequency=table.frequency,
+                      locator=table.locator)
 
 
 def _fill_kept_only(block: np.ndarray, offsets: np.ndarray, borders: np.ndarray, policy: str,

@@ -108,6 +108,7 @@ def _cached_part(source: PanelSource, file: Path, request: PanelRequest) -> Part
             if reason is not None:
                 print(f"note: {file}: panel cache rebuilt ({reason})", file=sys.stderr)
             part = _read_part(source, file, request)
+            part.frequency = _frequency(source, part, request)
             meta = _write_entry(directory, part, request, key, stamp,
                                 keep_columns=meta.get("columns", {}) if meta and reason is None else {})
         return _load_entry(directory, meta, key, file, request)
@@ -136,7 +137,8 @@ def _write_entry(directory: Path, part: Part, request: PanelRequest, key: str, s
     if part.statics is not None:
         _atomic(directory / f"statics-{key}.parquet", lambda path: part.statics.to_parquet(path))
     columns = {**keep_columns, key: {"numeric": list(request.numeric), "statics": list(request.statics)}}
-    meta = {**stamp, "rows": part.rows, "kept_rows": int(len(part.values)), "columns": columns}
+    meta = {**stamp, "rows": part.rows, "kept_rows": int(len(part.values)), "columns": columns,
+            "frequency": part.frequency}
     _atomic(directory / "meta.json", lambda path: path.write_text(json.dumps(meta)))
     return meta
 
@@ -157,4 +159,15 @@ def _load_entry(directory: Path, meta: dict[str, Any], key: str, file: Path, req
     source_rows = (np.load(directory / "source_rows.npy", mmap_mode="r")
                    if (directory / "source_rows.npy").is_file() else None)
     statics = pd.read_parquet(directory / f"statics-{key}.parquet") if request.statics else None
-    return Part(file, ids, offsets, values, times, source_rows, statics, int(meta["rows"]))
+    return Part(file, ids, offsets, values, times, source_rows, statics, int(meta["rows"]),
+                frequency=meta.get("frequency"))
+
+
+def _frequency(source: PanelSource, part: Part, request: PanelRequest) -> Optional[str]:
+    """The file's time step, recorded with its cache (a run then needs no times to know it)."""
+    from data.panel_table import PanelTable, infer_frequency_of
+
+    if part.times is None:
+        return None
+    return infer_frequency_of(PanelTable(str(part.file), part.ids, part.offsets, part.values, list(request.numeric),
+                                         part.times, request.date))

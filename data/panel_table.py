@@ -243,6 +243,7 @@ class PanelRequest:
     date: Optional[str] = None
     keep: Optional[Callable[[np.ndarray], np.ndarray]] = None
     single_name: Optional[str] = None  # the series' name when series_id is None
+    need_times: bool = True  # keep each row's time after reading (calendar features, date cut-offs, predict)
 
 
 @dataclass
@@ -266,6 +267,8 @@ class PanelTable:
     files: tuple[Path, ...] = ()
     file_starts: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     raw_dates: Optional[Callable[[int], str]] = None  # the date cell of a row as written, for messages
+    frequency: Optional[str] = None  # known without the times (a directory's files each recorded theirs)
+    locator: Optional[Callable[[int], tuple[str, int]]] = None  # row -> (file, line) where source_rows is not kept
 
     @property
     def n_series(self) -> int:
@@ -278,6 +281,8 @@ class PanelTable:
     def locate(self, row: int) -> tuple[str, int]:
         """Where a row (in this table's order) came from: the file (the panel's path for one file) and its line as
         in the file written as CSV (header = line 1)."""
+        if self.locator is not None:
+            return self.locator(row)
         original = int(self.source_rows[row]) if self.source_rows is not None else int(row)
         index = int(np.searchsorted(self.file_starts, original, side="right")) - 1
         label = str(self.files[index]) if len(self.files) > 1 else self.path
@@ -315,6 +320,7 @@ class Part:
     statics: Optional[pd.DataFrame]  # (series, statics) indexed by id
     rows: int  # rows in the file (before any filter)
     raw_dates: Optional[Callable[[int], str]] = None  # row in the file -> the date cell as written
+    frequency: Optional[str] = None  # the file's time step (a directory's cache records it)
 
 
 def _read_arrow(source: PanelSource, file: Path, request: PanelRequest) -> Any:
@@ -587,18 +593,34 @@ def _assemble(source: PanelSource, request: PanelRequest, parts: list[Part]) -> 
                           np.array([0], dtype=np.int64), part.raw_dates)
     all_ids = np.concatenate([p.ids for p in parts])
     unique, first, inverse = np.unique(all_ids.astype(str), return_index=True, return_inverse=True)
-    if len(unique) == len(all_ids):  # every series lives in one file: the parts side by side
-        starts = np.cumsum([0] + [p.rows for p in parts])[:-1]
+    if len(unique) == len(all_ids):  # every series lives in one file: the parts side by side, nothing copied
         values = ChunkedRows([p.values for p in parts])
         lengths = np.concatenate([np.diff(p.offsets) for p in parts])
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        times = np.concatenate([p.times for p in parts]) if request.date is not None else None
-        rows = [(p.source_rows if p.source_rows is not None else np.arange(len(p.values))) + s
-                for p, s in zip(parts, starts)]
+        times = (np.concatenate([p.times for p in parts])
+                 if request.date is not None and request.need_times else None)
         statics = pd.concat([p.statics for p in parts]) if request.statics else None
+        frequencies = {p.frequency for p in parts if p.frequency}
+        if len(frequencies) > 1:
+            raise UserInputError(f"{source.path}: the files have different frequencies "
+                                 f"({', '.join(sorted(frequencies))}); one panel, one frequency")
         return PanelTable(source.path, all_ids, offsets, values, list(request.numeric), times, request.date,
-                          statics, np.concatenate(rows), source.files, starts.astype(np.int64))
+                          statics, None, source.files, np.zeros(1, dtype=np.int64),
+                          frequency=frequencies.pop() if frequencies else None, locator=_locator(parts))
     return _merge_split_series(source, request, parts, all_ids, inverse)
+
+
+def _locator(parts: list[Part]) -> Callable[[int], tuple[str, int]]:
+    """Row (of the parts side by side) -> (its file, its line in the file)."""
+    bases = np.cumsum([0] + [len(p.values) for p in parts])
+
+    def locate(row: int) -> tuple[str, int]:
+        k = int(np.searchsorted(bases, row, side="right")) - 1
+        part, local = parts[k], int(row - bases[k])
+        original = int(part.source_rows[local]) if part.source_rows is not None else local
+        return str(part.file), original + 2
+
+    return locate
 
 
 def _merge_split_series(source: PanelSource, request: PanelRequest, parts: list[Part], all_ids: np.ndarray,
@@ -670,7 +692,7 @@ def infer_frequency_of(table: PanelTable) -> Optional[str]:
     """The panel's frequency (a pandas offset alias) from its series' time steps; several different ones are
     refused. Series with irregular steps have none; a representative series per distinct step pattern is asked."""
     if table.times is None:
-        return None
+        return table.frequency
     lengths = table.lengths
     candidates = np.flatnonzero(lengths >= 3)
     if not len(candidates):

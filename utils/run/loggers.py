@@ -51,21 +51,21 @@ def build_logger(config: Config, run_dir: Path) -> Optional[Logger]:
     if config.logger == "csv":
         if config.resume:
             keep_earlier_csv_metrics(run_dir / CSV_DIR)
-        return _with_config(CSVLogger(save_dir=str(run_dir), name="", version=CSV_DIR), config)
+        return CSVLogger(save_dir=str(run_dir), name="", version=CSV_DIR)
     if config.logger == "tensorboard":
         from lightning.pytorch.loggers import TensorBoardLogger
-        return _with_config(TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard"), config)
+        return TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard")
     # --resume continues the W&B run the directory recorded (one run in W&B, not two); start_run records the id
     run_id = (stored_wandb_id(run_dir) if config.resume else None) or uuid.uuid4().hex[:8]
     os.environ[WANDB_RUN_ID_ENV] = run_id
     return _wandb_logger(config.wandb_project, run_dir, run_id, resume=config.resume, config=config.to_dict())
 
 
-def _with_config(logger: Logger, config: Config) -> Logger:
-    """The run's settings as the logger's hyperparameters (the task logs none of its own: a panel's record can
-    hold a million series ids)."""
-    logger.log_hyperparams(config.to_dict())
-    return logger
+def log_config(logger: Optional[Logger], config: Config) -> None:
+    """The run's settings as a CSV or TensorBoard logger's hyperparameters, once the run directory exists (the task
+    logs none of its own: a panel's record can hold a million series ids; W&B got them at init)."""
+    if logger is not None and config.logger in ("csv", "tensorboard"):
+        logger.log_hyperparams(config.to_dict())
 
 
 def keep_earlier_csv_metrics(log_dir: Path) -> None:

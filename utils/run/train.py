@@ -32,7 +32,7 @@ def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: boo
     from utils.run.artifacts import write_artifacts
     from utils.run.baselines import BASELINE_NAMES, baseline_verdict, run_baselines, skill_scores
     from utils.run.checkpoints import resume_checkpoint
-    from utils.run.loggers import build_logger, finish_logger, log_images, log_tables
+    from utils.run.loggers import build_logger, finish_logger, log_config, log_images, log_tables
     from utils.report import metrics_table
     from utils.run.run_dir import finish_run, resolve_run_dir, start_run, write_timing
     from utils.run.trainer import build_trainer
@@ -47,6 +47,7 @@ def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: boo
     trainer = build_trainer(config, run_dir, task.monitor, task.monitor_mode, logger, list(callbacks))
     if trainer.is_global_zero:
         start_run(run_dir, config, resume=resume_from is not None)
+        log_config(logger, config)
         if resume_from is not None:
             print(f"resuming from {resume_from} (its last finished epoch or step)", flush=True)
     started = time.perf_counter()
