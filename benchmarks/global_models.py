@@ -89,6 +89,16 @@ EXPERIMENTS: dict[str, tuple[str, list[str], dict[str, list[str]]]] = {
     "budget_daily": ("daily_300.csv", BUDGET_DAILY, {
         **{f"b{b}": ["--batches_per_epoch", str(b)] for b in (50, 100, 200, 400)},
         "every": ["--batches_per_epoch", "0", "--epochs", "3"]}),
+    # issue 37 item 4: the loss a panel run gets by default (the default model, lstm_attention, and budget), chosen
+    # on validation across M4 Weekly and generated panels with daily and weekly cycles
+    "defaults_weekly": ("m4_weekly_long.csv", [*BUDGET_WEEKLY, "--mase_season", "1"], {
+        "naive": ["--model", "naive"], **{loss: ["--loss", loss] for loss in ("mse", "mae", "smape", "mase")}}),
+    "defaults_hourly": ("hourly_300.csv", BUDGET_HOURLY, {
+        "seasonal_naive": ["--model", "seasonal_naive"],
+        **{loss: ["--loss", loss] for loss in ("mse", "mae", "smape", "mase")}}),
+    "defaults_daily": ("daily_300.csv", BUDGET_DAILY, {
+        "seasonal_naive": ["--model", "seasonal_naive"],
+        **{loss: ["--loss", loss] for loss in ("mse", "mae", "smape", "mase")}}),
     # the same runs twice, alternating, so shared-load noise hits both sides
     "cost": ("hourly.csv", COST, {"k1_a": [], "k3_a": ["--ensemble", "3"], "k1_b": [], "k3_b": ["--ensemble", "3"],
                                   "k1_c": [], "k3_c": ["--ensemble", "3"]}),

@@ -35,7 +35,7 @@ def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: boo
     from utils.run.loggers import build_logger, finish_logger, log_config, log_images, log_tables
     from utils.report import metrics_table
     from utils.run.run_dir import finish_run, resolve_run_dir, start_run, write_timing
-    from utils.run.trainer import build_trainer
+    from utils.run.trainer import build_trainer, recorded_validation
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = build_datamodule(config)
@@ -62,7 +62,11 @@ def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: boo
     fit_seconds = time.perf_counter() - started
     # the best checkpoint; a run that saved none (--trainer.fast_dev_run) is evaluated with its final weights
     best = (trainer.checkpoint_callback.best_model_path or None) if trainer.checkpoint_callback else None
-    val = trainer.validate(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
+    # the best checkpoint's validation metrics as recorded when it was saved; validated again only where they were
+    # not recorded (a resumed run's earlier best) or the best weights must be loaded now (conformal calibration)
+    recorded = None if config.conformal else recorded_validation(best)
+    val = recorded or trainer.validate(task, datamodule=datamodule, ckpt_path=best, verbose=False,
+                                       weights_only=True)[0]
     if config.conformal:  # calibrated with the best weights, before the test windows are seen
         from utils.run.conformal import calibrate
         calibrate(task, datamodule.val_dataloader())

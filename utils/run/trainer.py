@@ -55,6 +55,26 @@ def _culprit_flag(config: Config, message: str) -> str:
             f"--precision {config.precision}")
 
 
+class RecordValidation(Callback):
+    """Every checkpoint carries the validation metrics of the weights it holds (``validation_metrics``), so the end
+    of a run reports the best checkpoint's without validating it again (a pass over every validation window: on a
+    panel of 100,000 series, seconds)."""
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        if not trainer.sanity_checking:
+            checkpoint["validation_metrics"] = {name: float(value) for name, value in trainer.callback_metrics.items()
+                                                if name.startswith("val/") and value.numel() == 1}
+
+
+def recorded_validation(path: Optional[str]) -> Optional[dict[str, float]]:
+    """The validation metrics a checkpoint was saved with (:class:`RecordValidation`), or None."""
+    if not path:
+        return None
+    from utils.run.checkpoints import load_checkpoint_safely
+
+    return load_checkpoint_safely(path).get("validation_metrics") or None
+
+
 def build_trainer(config: Config, run_dir: Path, monitor: str, mode: str, logger: Optional[Logger],
                   extra_callbacks: Optional[list[Callback]] = None) -> L.Trainer:
     """The Trainer; an invalid hardware combination (``--accelerator gpu`` without one, ``--strategy fsdp`` on
@@ -65,7 +85,7 @@ def build_trainer(config: Config, run_dir: Path, monitor: str, mode: str, logger
     best = ModelCheckpoint(dirpath=run_dir, filename="best", monitor=monitor, mode=mode,
                            auto_insert_metric_name=False, enable_version_counter=False)
     latest = ModelCheckpoint(dirpath=run_dir, filename=LAST.removesuffix(".ckpt"), enable_version_counter=False)
-    callbacks: list[Callback] = [best, latest, *(extra_callbacks or [])]
+    callbacks: list[Callback] = [best, latest, RecordValidation(), *(extra_callbacks or [])]
     if config.checkpoint_every_n_steps > 0:
         callbacks.append(ModelCheckpoint(dirpath=run_dir, filename=LAST.removesuffix(".ckpt"),
                                          every_n_train_steps=config.checkpoint_every_n_steps,

@@ -71,3 +71,39 @@ def test_gpu_accelerator_without_a_gpu(capsys, tmp_path, tiny_csv):
     flags = [f for f in TINY_FLAGS if f != "cpu" and f != "--accelerator"]
     line = refused(capsys, tmp_path, "--data_path", str(tiny_csv), *flags, "--accelerator", "gpu")
     assert "--accelerator gpu: " in line
+
+
+@pytest.mark.parametrize("panel", [False, True])
+def test_the_best_checkpoint_records_the_validation_metrics_of_its_weights(tmp_path: Path, tiny_csv: Path,
+                                                                          one_thread, panel: bool) -> None:
+    """The end of a run reports best.ckpt's recorded validation metrics instead of validating it again: they
+    equal a fresh validation of that checkpoint."""
+    import lightning as L
+    import pandas as pd
+
+    import main
+    from data_loader import build_datamodule
+    from utils.run.checkpoints import load_task
+    from utils.run.trainer import recorded_validation
+
+    data = tiny_csv
+    flags = ["--target", "y", "--seq_len", "12", "--horizon", "3", "--model", "gru", "--hidden_size", "8",
+             "--epochs", "3", "--logger", "none", "--accelerator", "cpu"]
+    if panel:
+        frame = pd.read_csv(tiny_csv)
+        data = tmp_path / "panel.csv"
+        pd.concat([frame.assign(id="a"), frame.assign(id="b", y=frame.y * 3 + 1)]).to_csv(data, index=False)
+        flags += ["--series_id", "id", "--split", "last_horizon", "--batches_per_epoch", "4"]
+    assert main.main(["--data_path", str(data), *flags, "--output_dir", str(tmp_path / "run")]) == 0
+    recorded = recorded_validation(str(tmp_path / "run" / "best.ckpt"))
+    task = load_task(tmp_path / "run" / "best.ckpt", "regression")
+    datamodule = build_datamodule(task.config)
+    datamodule.load()
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                        enable_model_summary=False)
+    fresh = trainer.validate(task, datamodule=datamodule, verbose=False)[0]
+    assert recorded.keys() == fresh.keys() and ("val/smape" in fresh) == panel
+    for key, value in fresh.items():
+        assert recorded[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert all(metrics[key] == pytest.approx(value, rel=1e-6) for key, value in recorded.items())
