@@ -336,7 +336,7 @@ def _read_arrow(source: PanelSource, file: Path, request: PanelRequest) -> Any:
         as_dictionary = [c for c in (request.series_id, request.date) if c is not None
                          and _type_kind(schema.field(c).type) == "text"]  # decoded once per distinct value
         try:
-            table = pq.read_table(file, columns=needed, read_dictionary=as_dictionary)
+            table = pq.read_table(file, columns=needed, read_dictionary=as_dictionary, use_threads=False)
         except Exception as exc:  # noqa: BLE001
             raise UserInputError(f"{file}: not a readable Parquet file ({str(exc).strip().splitlines()[0]})") from None
     else:
@@ -401,8 +401,7 @@ def _read_part(source: PanelSource, file: Path, request: PanelRequest,
         times = times[order] if times is not None else None
     base_rows = kept_rows if kept_rows is not None else None
     source_rows = (order if base_rows is None else base_rows[order]) if order is not None else base_rows
-    counts = np.bincount(codes, minlength=len(ids))
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    offsets = _group_offsets(codes, len(ids))
     if times is not None:
         _check_duplicates(times, offsets, ids, where, source_rows, raw_dates, request.date)
     values = _numeric(table, request.numeric, where, order, source_rows)
@@ -426,15 +425,20 @@ def _dictionary(column: Any) -> tuple[np.ndarray, Any]:
     codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks]) if len(chunks) > 1 \
         else chunks[0].indices.to_numpy(zero_copy_only=False)
     codes = codes.astype(np.int32, copy=False)
-    seen = np.maximum.accumulate(codes) if len(codes) else codes
-    if len(codes) and (codes[0] != 0 or (codes[1:] > seen[:-1] + 1).any()):  # not in order of first appearance
+    if not len(codes):
+        return codes, dictionary
+    if codes[0] == 0 and (np.diff(codes).view(np.uint32) <= 1).all():  # grouped, each new value the next code
+        last = int(codes[-1])
+        return codes, dictionary.slice(0, last + 1) if last + 1 < len(dictionary) else dictionary
+    seen = np.maximum.accumulate(codes)
+    if codes[0] != 0 or (codes[1:] > seen[:-1] + 1).any():  # not in order of first appearance
         used, first = np.unique(codes, return_index=True)
         order = used[np.argsort(first, kind="stable")]
         relabel = np.zeros(len(dictionary), dtype=np.int32)
         relabel[order] = np.arange(len(order), dtype=np.int32)
         codes = relabel[codes]
         dictionary = dictionary.take(pa.array(order))
-    elif len(codes) and int(seen[-1]) + 1 < len(dictionary):  # values the rows never use
+    elif int(seen[-1]) + 1 < len(dictionary):  # values the rows never use
         dictionary = dictionary.slice(0, int(seen[-1]) + 1)
     return codes, dictionary
 
@@ -455,6 +459,17 @@ def _encoded_ids(column: Any, name: str, where: str) -> tuple[np.ndarray, np.nda
     if not (pa.types.is_string(dictionary.type) or pa.types.is_large_string(dictionary.type)):
         dictionary = pc.cast(dictionary, pa.string())
     return codes, np.asarray(dictionary.to_pylist(), dtype=object)
+
+
+def _group_offsets(codes: np.ndarray, series: int) -> np.ndarray:
+    """``(series + 1,)`` row offsets of codes grouped in ascending order (each present at least once)."""
+    if series == 1 or not len(codes):
+        return np.array([0, len(codes)], dtype=np.int64)
+    starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    if len(starts) == series - 1:
+        return np.concatenate([[0], starts, [len(codes)]]).astype(np.int64)
+    counts = np.bincount(codes, minlength=series)  # a series without rows after a filter
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
 def _series_time_order(codes: np.ndarray, times: Optional[np.ndarray]) -> Optional[np.ndarray]:
@@ -539,6 +554,16 @@ def _numeric(table: Any, columns: Sequence[str], where: str, order: Optional[np.
     out = np.empty((table.num_rows, len(columns)), dtype=np.float32)
     for k, name in enumerate(columns):
         column = table.column(name)
+        if (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)) and order is None:
+            position = 0  # straight into the float32 column, chunk by chunk: no float64 copy of the whole column
+            for chunk in column.chunks:
+                part = chunk.to_numpy(zero_copy_only=False)
+                if chunk.null_count:
+                    part = np.where(chunk.is_null().to_numpy(zero_copy_only=False), np.nan, part.astype(np.float64))
+                _check_float32(part, name, where)
+                out[position:position + len(part), k] = part
+                position += len(part)
+            continue
         if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type) \
                 or pa.types.is_decimal(column.type) or pa.types.is_null(column.type):
             values = column.to_numpy().astype(np.float64) if column.null_count == 0 else \
@@ -555,9 +580,22 @@ def _numeric(table: Any, columns: Sequence[str], where: str, order: Optional[np.
                                      f"{str(cells.iloc[row])[:40]!r}")
             special = text.str.lower().map({"inf": np.inf, "+inf": np.inf, "-inf": -np.inf})
             values = numbers.where(special.isna(), special).to_numpy(dtype=np.float64)
+        _check_float32(values, name, where)
         with np.errstate(over="ignore", invalid="ignore"):
             out[:, k] = (values[order] if order is not None else values).astype(np.float32)
     return out
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32(values: np.ndarray, name: str, where: str) -> None:
+    """Values are held as float32: a finite number beyond its range (1e300) is refused, not turned into inf."""
+    if values.dtype.kind == "f" and values.dtype.itemsize > 4:
+        with np.errstate(invalid="ignore"):
+            if (np.abs(values) > FLOAT32_MAX).any() and (np.isfinite(values) & (np.abs(values) > FLOAT32_MAX)).any():
+                raise UserInputError(f"{where}: column '{name}': values too large to hold in float32 (rescale the "
+                                     "column)")
 
 
 def _unsorted(row: int, order: Optional[np.ndarray], source_rows: np.ndarray) -> int:

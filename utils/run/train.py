@@ -39,7 +39,9 @@ def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: boo
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = build_datamodule(config)
+    loading = time.perf_counter()
     load_data(datamodule, config)  # validates the input before anything is written
+    load_seconds = time.perf_counter() - loading
     resume_from = resume_checkpoint(config) if config.resume else None
     task = build_task(config, datamodule)
     run_dir = resolve_run_dir(config)
@@ -98,7 +100,8 @@ def train(config: Config, callbacks: Sequence[Callback] = (), evaluate_test: boo
         return metrics
     log_images(logger, images)
     log_tables(logger, {"per_series": run_dir / "per_series.csv"})
-    write_timing(run_dir, {"fit_seconds": round(fit_seconds, 2)})
+    write_timing(run_dir, {"load_seconds": round(load_seconds, 2), "fit_seconds": round(fit_seconds, 2),
+                           "evaluate_seconds": round(time.perf_counter() - started - fit_seconds, 2)})
     finish_run(run_dir, metrics)
     print(f"\n{metrics_table(metrics, BASELINE_NAMES)}\n")
     verdict = baseline_verdict(metrics)
