@@ -78,6 +78,15 @@ def fold_config(base: Config, fold: Fold, folds: list[Fold], val_rows: int, test
                                output_dir=str(run_dir), resume=False).validate()
 
 
+def calibration_config(config: Config, val_rows: int) -> Config:
+    """A fold that does not refit (``config`` from :func:`fold_config`): the split whose validation windows are
+    those that calibrated its model's conformal radii (the fitted fold's) and whose test windows run from the
+    fitted fold's first forecast to this fold's last; along them the fold replays its adaptive radii, so that
+    none uses an actual value after its own forecast origin (utils/run/conformal.py)."""
+    extra = config.val_rows - val_rows
+    return dataclasses.replace(config, val_rows=val_rows, test_rows=config.test_rows + extra).validate()
+
+
 def read_finished_run(run_dir: Path) -> Config:
     """The settings of a finished forecasting run directory; anything else is one line."""
     from config import parse_config
@@ -123,7 +132,7 @@ def backtest(config_path: Path, n_windows: int, step: int, refit: str, output_di
         print(f"\nfold {fold.index} ({fold.index + 1} of {len(folds)}): the last {fold.drop_last_rows} rows left out, "
               f"{'refit' if fold.refits else f'model of fold {fold.fitted_in}'}; {run_dir}", flush=True)
         try:
-            metrics = run_fold(config, fold, out / f"fold-{fold.fitted_in:02d}", thread_plan)
+            metrics = run_fold(config, fold, out / f"fold-{fold.fitted_in:02d}", thread_plan, val_rows)
         except UserInputError as exc:
             raise UserInputError(f"backtest fold {fold.index} ({fold.index + 1} of {len(folds)}, "
                                  f"--n_windows {n_windows} --step {step}): {exc}") from None
@@ -143,9 +152,11 @@ def backtest(config_path: Path, n_windows: int, step: int, refit: str, output_di
     return summary
 
 
-def run_fold(config: Config, fold: Fold, fitted_dir: Path, thread_plan: Optional[ThreadPlan]) -> dict[str, Any]:
+def run_fold(config: Config, fold: Fold, fitted_dir: Path, thread_plan: Optional[ThreadPlan], val_rows: int
+             ) -> dict[str, Any]:
     """A fold's test metrics: read back when its run directory is finished, else trained (resuming an interrupted
-    refit from ``last.ckpt``) or evaluated with the fitted fold's ``best.ckpt``."""
+    refit from ``last.ckpt``) or evaluated with the fitted fold's ``best.ckpt`` (adaptive conformal radii replayed
+    from that model's calibration, not from the state it stored after its own test period)."""
     run_dir = Path(str(config.output_dir))
     if (run_dir / "metrics.json").is_file() and not (run_dir / INCOMPLETE_MARKER).exists():
         return json.loads((run_dir / "metrics.json").read_text())
@@ -157,7 +168,7 @@ def run_fold(config: Config, fold: Fold, fitted_dir: Path, thread_plan: Optional
         return train(config, callbacks=[apply_thread_plan(thread_plan)] if thread_plan else [])
     from utils.run.evaluate import evaluate_checkpoint
 
-    return evaluate_checkpoint(config, fitted_dir / "best.ckpt")
+    return evaluate_checkpoint(config, fitted_dir / "best.ckpt", calibration_config(config, val_rows))
 
 
 def fold_cutoff(run_dir: Path, datamodule: Any, fold: Fold, test_rows: int) -> Any:
