@@ -10,7 +10,10 @@ NeuralForecast's ``cross_validation`` with refit, Darts' ``historical_forecasts(
 first); a fold that does not refit forecasts with the last refitted model and its scaler, which the fold
 reproduces by fitting on the same training rows. Each fold is a normal run directory (``fold-KK``), so a killed
 backtest continues where it stopped: finished folds are read back, an interrupted refit resumes from its
-``last.ckpt``.
+``last.ckpt``. Only folds made with the same settings are reused: ``backtest.json`` records the backtest's flags
+and each fold's ``config.yaml`` its run settings; another ``--n_windows``, ``--step``, ``--refit`` or
+``--val_rows`` into the same directory, or a run whose settings changed since, is refused in one line naming the
+flag (:func:`check_reuse`), not redone: the folds are the user's to delete.
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ from utils.run.threads import ThreadPlan
 
 CV_TABLE = "cv.csv"
 CV_METRICS = "cv_metrics.json"
+SETTINGS = "backtest.json"
+NOT_SETTINGS = ("output_dir", "resume")  # a fold's config.yaml fields that may differ between invocations
 
 
 @dataclass(frozen=True)
@@ -124,11 +129,14 @@ def backtest(config_path: Path, n_windows: int, step: int, refit: str, output_di
     if not panel:
         _check_rows(base, datamodule.rows, folds[0].drop_last_rows + test_rows + val_rows)
     out = Path(output_dir) if output_dir else config_path.parent / f"backtest-{n_windows}x{step}-{refit}"
+    configs = [fold_config(base, fold, folds, val_rows, test_rows, out / f"fold-{fold.index:02d}") for fold in folds]
+    settings = {"n_windows": n_windows, "step": step, "refit": refit, "val_rows": val_rows}
+    check_reuse(out, settings, configs)
     out.mkdir(parents=True, exist_ok=True)
+    (out / SETTINGS).write_text(json.dumps(settings, indent=2) + "\n")
     records, tables = [], []
-    for fold in folds:
+    for fold, config in zip(folds, configs):
         run_dir = out / f"fold-{fold.index:02d}"
-        config = fold_config(base, fold, folds, val_rows, test_rows, run_dir)
         print(f"\nfold {fold.index} ({fold.index + 1} of {len(folds)}): the last {fold.drop_last_rows} rows left out, "
               f"{'refit' if fold.refits else f'model of fold {fold.fitted_in}'}; {run_dir}", flush=True)
         try:
@@ -150,6 +158,33 @@ def backtest(config_path: Path, n_windows: int, step: int, refit: str, output_di
     (out / CV_METRICS).write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
     print(f"\n{cv_report(summary)}\nwritten to {out / CV_TABLE} and {out / CV_METRICS}")
     return summary
+
+
+def check_reuse(out: Path, settings: dict[str, Any], configs: list[Config]) -> None:
+    """Refuse, in one line naming the flag, to continue in ``out`` a backtest made with other settings: the
+    backtest's own flags (``backtest.json``), then each existing fold's run settings (its ``config.yaml``: the
+    run's settings may have changed since, or the directory predates ``backtest.json``)."""
+    import yaml
+
+    advice = f"give another --output_dir, or delete {out} to start over"
+    if (out / SETTINGS).is_file():
+        recorded = json.loads((out / SETTINGS).read_text())
+        for flag, value in settings.items():
+            old = recorded.get(flag)
+            same = (parse_refit(str(old)) == parse_refit(str(value))) if flag == "refit" else old == value
+            if not same:
+                raise UserInputError(f"{out} holds a backtest made with --{flag} {old}; this one has --{flag} "
+                                     f"{value}: {advice}")
+    for config in configs:
+        stored = Path(str(config.output_dir)) / "config.yaml"
+        if not stored.is_file():
+            continue
+        recorded = yaml.safe_load(stored.read_text(encoding="utf-8")) or {}
+        for name, value in config.to_dict().items():
+            if name in recorded and name not in NOT_SETTINGS and recorded[name] != value:
+                raise UserInputError(f"{stored.parent} was made with --{name} {recorded[name]}; this backtest's "
+                                     f"fold has --{name} {value} (the run's settings or the backtest's changed): "
+                                     f"{advice}")
 
 
 def run_fold(config: Config, fold: Fold, fitted_dir: Path, thread_plan: Optional[ThreadPlan], val_rows: int

@@ -116,3 +116,37 @@ def test_a_fold_that_does_not_refit_starts_its_adaptive_radii_from_no_later_actu
         radii[name] = (first.predicted - first.lower_conformal_80).to_numpy()
     assert np.allclose(radii["later"], radii["clean"], rtol=1e-5, atol=1e-6), radii
     assert not np.allclose(radii["earlier"], radii["clean"], rtol=1e-2), radii
+
+
+def test_a_backtest_directory_made_with_other_settings_is_refused_naming_the_flag(tmp_path: Path,
+                                                                                   one_thread) -> None:
+    """Finished folds are read back only when they were made with the same settings: another --val_rows, --step,
+    --refit or --n_windows into the same --output_dir, or a run whose settings changed since, is one line naming
+    the flag (it used to mix the old folds into the new table)."""
+    import main
+
+    csv = write_tiny_series(tmp_path / "tiny.csv", rows=200)
+    run, out = tmp_path / "run", tmp_path / "cv"
+    train = ["--model", "naive", "--data_path", str(csv), "--horizon", str(HORIZON), "--target", "y", "--logger",
+             "none", "--accelerator", "cpu", "--output_dir", str(run)]
+    assert main.main([*train, "--seq_len", str(SEQ_LEN)]) == 0
+    backtest = ["backtest", "--config", str(run / "config.yaml"), "--n_windows", "2", "--step", "8",
+                "--output_dir", str(out)]
+    assert main.main([*backtest, "--val_rows", "30"]) == 0
+    first = (out / "fold-01" / "metrics.json").stat().st_mtime_ns
+    assert main.main([*backtest, "--val_rows", "30"]) == 0  # the same settings: read back
+    assert (out / "fold-01" / "metrics.json").stat().st_mtime_ns == first
+    for flags, named in ((["--val_rows", "40"], "--val_rows"), (["--val_rows", "30", "--refit", "never"], "--refit")):
+        with pytest.raises(UserInputError, match=named) as refused:
+            _backtest(backtest + flags)
+        assert "\n" not in str(refused.value)
+    assert (out / "fold-01" / "metrics.json").stat().st_mtime_ns == first  # nothing was redone or mixed
+    assert main.main([*train, "--seq_len", str(SEQ_LEN + 4)]) == 0  # the run itself changed since
+    with pytest.raises(UserInputError, match="--seq_len"):
+        _backtest(backtest + ["--val_rows", "30"])
+
+
+def _backtest(argv: list[str]) -> int:
+    from utils.commands.backtest import backtest_command
+
+    return backtest_command(argv[1:])
