@@ -9,7 +9,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from data.text.detokenize import decode_ids
-from data.text.vocabulary import EOS, encode_targets, keeps_spacing, train_tokenizer
+from data.text.vocabulary import EOS, UNK, encode_targets, keeps_spacing, train_tokenizer
 
 
 @pytest.mark.parametrize("kind", ["word", "bpe"])
@@ -57,6 +57,8 @@ def test_word_tokenizer_min_freq_and_case():
     assert decode_ids(tok, tok.encode("a cat, dog").ids) == "<unk> <unk>, dog"  # a comma keeps its joiner
     cased = train_tokenizer(["Dog dog"], "word", min_freq=1)  # cased by default
     assert cased.token_to_id("Dog") is not None and decode_ids(cased, cased.encode("Dog dog").ids) == "Dog dog"
+    caseless = train_tokenizer(["monday, november 23, 2026"], "word", min_freq=1)  # no capital in the data
+    assert UNK not in caseless.encode("Monday, November 23, 2026").ids
 
 
 # a tokenizer as train_tokenizer stored it in checkpoints before issue 35 (lowercased, split at white space and
