@@ -6,7 +6,7 @@ Scored as every run is (``test/bleu``: sacreBLEU cased against the untouched ref
 counts the test translations with a word split at an apostrophe or hyphen ("j 'étais", "t - shirt"). Finished runs
 are read back, so a killed benchmark resumes.
 
-    nice -n 5 python benchmarks/spacing.py --epochs 3 --output docs/spacing.md
+    nice -n 5 python benchmarks/spacing.py --epochs 3    # docs/translation-toolkit.md's last section
 """
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ Text is cut at spaces and around every punctuation mark and symbol; ``--spacing`
   unless ``--lowercase``; a side whose training text has no capital at all is matched in lowercase, which loses
   none of it); only runs of spaces come back as one. Words carry no mark, so a word's tokens and the
   sequence lengths are those of ``moses``; only punctuation gains variants. (A SentencePiece-style ``▁`` on the
-  word after a space would make "étais" in "j'étais" another word than "▁étais": on Multi30k it raised the
-  unknown share of validation tokens, 4.12% -> 4.26% for de, where joiners leave it at 4.13%.)
+  word after a space, the other lossless convention, would make "étais" in "j'étais" another word than
+  "▁étais", splitting a word-level vocabulary wherever elision and hyphens are common, as in French.)
 - ``moses``: the spaces are dropped; the output is written back by Moses' rules for the target language
   (data/text/detokenize.py), which are English-centric ("j 'étais", "aujourd' hui"). The tokenizer of the
   checkpoints and figures made before issue 35, kept to reproduce them.
