@@ -231,9 +231,13 @@ class Config:
     val_path: Optional[str] = _opt(None, "separate validation file/prefix (seq2seq)")
     test_path: Optional[str] = _opt(None, "separate test file/prefix (seq2seq)")
     tokenizer: Literal["word", "bpe"] = _opt("word", "HF tokenizers model: word level or BPE")
+    spacing: Literal["joiner", "moses"] = _opt(
+        "joiner", "joiner: punctuation tokens mark the sides without a space, so translations are written exactly "
+                  "as in the data, in any language; moses: spaces dropped, written back by Moses' English-centric "
+                  "rules (the tokenizer before issue 35)")
     min_freq: int = _opt(2, "minimum token frequency for the word-level vocabulary")
     vocab_size: int = _opt(8000, "BPE vocabulary size")
-    lowercase: bool = _opt(True, "lowercase text before tokenizing")
+    lowercase: bool = _opt(False, "lowercase text before tokenizing (translations are then written lowercased)")
     emb_size: int = _opt(256, "token embedding size (--model seq2seq; the transformer's is --hidden_size)")
     input_feeding: bool = _opt(
         True, "Luong attention: feed the previous attentional vector to the next step (off = one-call training)")

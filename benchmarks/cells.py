@@ -4,8 +4,12 @@ interleaved, median after warm-up. "ScratchLSTM" runs its default path, the fuse
 text output says which); "ScratchLSTM (pure PyTorch)" forces the pure PyTorch recurrence (``SEQLAB_NO_EXTENSIONS``).
 minGRU / minLSTM run their CPU loop; "minGRU log-space scan" forces the parallel scan used on accelerators. Each
 row's ratio is to its native reference: nn.RNN for RNN rows, nn.LSTM for LSTM-like rows, nn.GRU for GRU-like rows.
-Run: ``python benchmarks/cells.py`` (``--quick`` for fewer repeats) prints a markdown table; ``--json`` prints one JSON
-list of rows ``{"shape", "module", "native", "ms" (fwd+bwd), "fwd_ms", "x_native"}`` instead.
+Run: ``python benchmarks/cells.py`` (``--quick`` for fewer repeats) prints the markdown table exactly as
+docs/benchmarks.md publishes it (stdout holds the table only; the machine line and the minGRU summary go to stderr);
+``--modules A,B`` prints only those modules' rows (every candidate is still timed, interleaved, so the numbers are
+those of the full run; when the rows share one native the column goes and the ratio is headed by it);
+``--json`` prints one JSON list of rows ``{"shape", "module", "native", "ms" (fwd+bwd), "fwd_ms", "x_native"}``
+instead.
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ from models.recurrent.rnn import RNN  # noqa: E402
 
 SHAPES = [(32, 96, 7, 128), (128, 50, 256, 512), (32, 720, 7, 128)]  # (B, T, I, H)
 LONG = SHAPES[2]  # where minGRU's parallel scan is compared with nn.GRU
+MODULES = ["nn.RNN", "recurrent.RNN", "nn.LSTM", "ScratchLSTM", "ScratchLSTM (pure PyTorch)", "minLSTM", "nn.GRU",
+           "minGRU", "minGRU log-space scan", "naive loop LSTM"]  # the rows of bench_shape, in its order
 
 
 class NaiveLSTM(nn.Module):
@@ -107,6 +113,7 @@ def bench_shape(B: int, T: int, I: int, H: int, warmup: int, repeats: int, naive
     ]
     if naive:
         cands.append(("naive loop LSTM", NaiveLSTM(nn_lstm), "nn.LSTM"))
+    assert [c[0] for c in cands] == MODULES[:len(cands)]
     x = torch.randn(B, T, I, requires_grad=True)
     fwd: dict[str, list[float]] = {c[0]: [] for c in cands}
     tot: dict[str, list[float]] = {c[0]: [] for c in cands}
@@ -122,6 +129,22 @@ def bench_shape(B: int, T: int, I: int, H: int, warmup: int, repeats: int, naive
             for name, _, native in cands]
 
 
+def markdown_table(rows: list[dict], modules: list[str] | None = None) -> str:
+    """The rows (of ``modules`` only, when given) as docs/benchmarks.md shows them."""
+    rows = [row for row in rows if modules is None or row["module"] in modules]
+    natives = {row["native"] for row in rows}
+    if len(natives) == 1:
+        native = natives.pop()
+        lines = [f"| shape | module | fwd ms | fwd+bwd ms | × `{native}` |", "|---|---|---:|---:|---:|"]
+        lines += [f"| {r['shape']} | `{r['module']}` | {r['fwd_ms']:.1f} | {r['ms']:.1f} | {r['x_native']:.2f} |"
+                  for r in rows]
+    else:
+        lines = ["| shape | module | native | fwd ms | fwd+bwd ms | × native |", "|---|---|---|---:|---:|---:|"]
+        lines += [f"| {r['shape']} | `{r['module']}` | `{r['native']}` | {r['fwd_ms']:.1f} | {r['ms']:.1f} | "
+                  f"{r['x_native']:.2f} |" for r in rows]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 warm-up + 3 repeats instead of 2 + 5")
@@ -129,30 +152,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--naive", choices=["small", "all", "none"], default="small",
                         help="where to time the naive loop LSTM (~8 s per fwd+bwd at the large shape)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--modules", default=None,
+                        help="comma-separated modules whose rows the table shows (all are timed); default: all")
     parser.add_argument("--json", action="store_true", help="print one JSON list of rows instead of a table")
     args = parser.parse_args(argv)
+    modules = [m.strip() for m in args.modules.split(",")] if args.modules else None
+    unknown = [m for m in modules or [] if m not in MODULES]
+    if unknown:
+        parser.error(f"--modules: no module {', '.join(unknown)} (modules: {', '.join(MODULES)})")
     torch.set_num_threads(args.threads)
     warmup, repeats = (1, 3) if args.quick else (2, 5)
     shapes = {"small": SHAPES[:1], "large": SHAPES[1:2], "long": SHAPES[2:], "all": SHAPES}[args.shape]
-    if not args.json:
-        kernel = "fused C++ kernel" if fused.fused_lstm_ops() else f"pure PyTorch ({fused.unavailable_reason()})"
-        print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, threads={args.threads}, "
-              f"warm-up {warmup}, median of {repeats}; ScratchLSTM runs the {kernel}\n")
-        print("| shape | module | native | fwd ms | fwd+bwd ms | ratio to native |")
-        print("|---|---|---|---:|---:|---:|")
+    kernel = "fused C++ kernel" if fused.fused_lstm_ops() else f"pure PyTorch ({fused.unavailable_reason()})"
+    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, threads={args.threads}, "
+          f"warm-up {warmup}, median of {repeats}; ScratchLSTM runs the {kernel}", file=sys.stderr)
     rows = []
     for shape in shapes:
         naive = args.naive == "all" or (args.naive == "small" and shape == SHAPES[0])
-        for row in bench_shape(*shape, warmup, repeats, naive=naive):
-            rows.append(row)
-            if not args.json:
-                print(f"| {row['shape']} | {row['module']} | {row['native']} | {row['fwd_ms']:.1f} | {row['ms']:.1f} "
-                      f"| {row['x_native']:.2f}x |", flush=True)
+        rows += bench_shape(*shape, warmup, repeats, naive=naive)
     if args.json:
         print(json.dumps(rows))
-    elif LONG in shapes:
+        return
+    print(markdown_table(rows, modules))
+    if LONG in shapes:
         ratio = next(r["x_native"] for r in rows if r["shape"] == shape_name(*LONG) and r["module"] == "minGRU")
-        print(f"\nminGRU fwd+bwd at {shape_name(*LONG)}: {1 / ratio:.1f}x faster than nn.GRU (goal: 5x)")
+        print(f"minGRU fwd+bwd at {shape_name(*LONG)}: {1 / ratio:.1f}x faster than nn.GRU (goal: 5x)",
+              file=sys.stderr)
 
 
 if __name__ == "__main__":

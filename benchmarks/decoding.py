@@ -42,7 +42,8 @@ def build_task(args: argparse.Namespace) -> tuple[TranslationTask, list[str], st
         return task, lines, f"trained checkpoint {args.ckpt}, sources: {source}"
     if MULTI30K.is_dir():
         config = Config(task="seq2seq", data_path=str(MULTI30K / "train"), src_lang="de", tgt_lang="en",
-                        val_path=str(MULTI30K / "val"), test_path=str(MULTI30K / "test_2016_flickr"))
+                        val_path=str(MULTI30K / "val"), test_path=str(MULTI30K / "test_2016_flickr"),
+                        spacing="moses", lowercase=True)  # the vocabularies of the published figures
         what = "Multi30k test_2016_flickr (de)"
     else:
         config = Config(task="seq2seq", data_path="data/dates.tsv")

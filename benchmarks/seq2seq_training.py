@@ -43,7 +43,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    data = (["--data_path", str(MULTI30K / "train"), "--src_lang", "de", "--tgt_lang", "en"]
+    data = (["--data_path", str(MULTI30K / "train"), "--src_lang", "de", "--tgt_lang", "en",
+             "--spacing", "moses", "--lowercase", "true"]  # the vocabularies of the published figures
             if (MULTI30K / "train.de").exists() else [])
     base = ["--task", "seq2seq", "--model", "seq2seq", *data, "--hidden_size", str(args.hidden_size),
             "--emb_size", str(args.hidden_size), "--batch_size", str(args.batch_size), "--bidirectional"]

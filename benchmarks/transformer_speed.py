@@ -50,7 +50,8 @@ MODELS = {
 def data_flags() -> list[str]:
     if (MULTI30K / "train.de").exists():
         return ["--data_path", str(MULTI30K / "train"), "--src_lang", "de", "--tgt_lang", "en", "--val_path",
-                str(MULTI30K / "val"), "--test_path", str(MULTI30K / "test_2016_flickr")]
+                str(MULTI30K / "val"), "--test_path", str(MULTI30K / "test_2016_flickr"),
+                "--spacing", "moses", "--lowercase", "true"]  # the vocabularies of the published figures
     return ["--data_path", str(REPO / "data" / "dates.tsv")]
 
 

@@ -45,29 +45,36 @@ def tiny_checkpoint(path: Path, seed: int = 0, extra_pair: tuple[str, str] | Non
                     **config: Any) -> Path:
     """A ``--task seq2seq`` checkpoint over the corpus' vocabularies (with ``extra_pair``'s words too: other
     vocabularies), trained for ``steps`` Adam steps of 32 pairs from seed ``seed``; ``config`` overrides settings."""
+    pairs = parallel_pairs(200)
+    task = tiny_task(pairs, pairs + ([extra_pair] if extra_pair else []), seed, steps, 32, **config)
+    torch.save({"state_dict": task.state_dict(), "hyper_parameters": dict(task.hparams), "epoch": 0,
+                "global_step": seed, "pytorch-lightning_version": "2.6.6"}, path)
+    return path
+
+
+def tiny_task(pairs: list[tuple[str, str]], vocabulary_pairs: list[tuple[str, str]], seed: int, steps: int,
+              batch: int, lr: float = 0.01, **config: Any) -> Any:
+    """A TranslationTask (eval mode) with vocabularies of ``vocabulary_pairs`` (the tokenizer's defaults), trained
+    for ``steps`` Adam steps of ``batch`` of ``pairs`` from seed ``seed``; ``config`` overrides settings."""
     from data.text.batches import collate_pairs
     from data.text.vocabulary import encode_sources, encode_targets
     from models.tasks.translation import TranslationTask
 
-    pairs = parallel_pairs(200)
     settings = {"task": "seq2seq", "emb_size": 16, "hidden_size": 16, "bidirectional": True, "beam_size": 3,
                 "max_len": 12, "lowercase": False, "min_freq": 1, "tgt_lang": "en", "seed": seed, **config}
     cfg = Config(**settings)
-    vocabulary_pairs = pairs + ([extra_pair] if extra_pair else [])
-    src = train_tokenizer([s for s, _ in vocabulary_pairs], min_freq=1, lowercase=False)
-    tgt = train_tokenizer([t for _, t in vocabulary_pairs], min_freq=1, lowercase=False)
+    src = train_tokenizer([s for s, _ in vocabulary_pairs], min_freq=1, lowercase=cfg.lowercase)
+    tgt = train_tokenizer([t for _, t in vocabulary_pairs], min_freq=1, lowercase=cfg.lowercase)
     torch.manual_seed(seed)
     task = TranslationTask(cfg.to_dict(), src.to_str(), tgt.to_str())
     items = list(zip(range(len(pairs)), encode_sources(src, [s for s, _ in pairs]),
                      encode_targets(tgt, [t for _, t in pairs])))
-    optimizer = torch.optim.Adam(task.parameters(), lr=0.01)
+    optimizer = torch.optim.Adam(task.parameters(), lr=lr)
     order = random.Random(seed)
     for _ in range(steps):
-        loss, _, _ = task._loss(collate_pairs(order.sample(items, 32)))
+        loss, _, _ = task._loss(collate_pairs(order.sample(items, min(batch, len(items)))))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     task.eval()
-    torch.save({"state_dict": task.state_dict(), "hyper_parameters": dict(task.hparams), "epoch": 0,
-                "global_step": seed, "pytorch-lightning_version": "2.6.6"}, path)
-    return path
+    return task

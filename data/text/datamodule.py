@@ -78,10 +78,12 @@ class TextDataModule(SplitDataModule):
         train = self.splits["train"]
         if cfg.share_embeddings:  # one vocabulary learned from both sides, so one embedding can serve both
             src_tok = tgt_tok = train_tokenizer(train.sources + train.targets, cfg.tokenizer, cfg.lowercase,
-                                                cfg.min_freq, cfg.vocab_size)
+                                                cfg.min_freq, cfg.vocab_size, cfg.spacing)
         else:
-            src_tok = train_tokenizer(train.sources, cfg.tokenizer, cfg.lowercase, cfg.min_freq, cfg.vocab_size)
-            tgt_tok = train_tokenizer(train.targets, cfg.tokenizer, cfg.lowercase, cfg.min_freq, cfg.vocab_size)
+            src_tok = train_tokenizer(train.sources, cfg.tokenizer, cfg.lowercase, cfg.min_freq, cfg.vocab_size,
+                                      cfg.spacing)
+            tgt_tok = train_tokenizer(train.targets, cfg.tokenizer, cfg.lowercase, cfg.min_freq, cfg.vocab_size,
+                                      cfg.spacing)
         self.tokenizers = (src_tok, tgt_tok)
         self.datasets = {name: TokenPairs(encode_sources(src_tok, split.sources),
                                           encode_targets(tgt_tok, split.targets))

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from data.text.batches import pad_sequences
-from data.text.vocabulary import EOS, PAD, SOS, encode_sources
+from data.text.vocabulary import EOS, PAD, SOS, encode_sources, label
 from models.decoding import IncrementalDecoder
 from models.ensemble import EnsembleDecoder
 from models.sampling import sample_decode
@@ -67,8 +67,8 @@ def translate_sentences(task: "TranslationTask", sentences: list[str], beam_size
             ids = tokens[row].tolist()
             results[i] = task.detokenize(ids)
             out_len = ids.index(EOS) + 1 if EOS in ids else len([t for t in ids if t != PAD])
-            src_tokens = [task.src_tokenizer.id_to_token(t) for t in encoded[i]]
-            out_tokens = [task.tgt_tokenizer.id_to_token(t) for t in ids[:out_len]]
+            src_tokens = [label(task.src_tokenizer.id_to_token(t)) for t in encoded[i]]
+            out_tokens = [label(task.tgt_tokenizer.id_to_token(t)) for t in ids[:out_len]]
             alignments[i] = (src_tokens, out_tokens, attention[row, :out_len, :len(src_tokens)].float().cpu())
     task.train(was_training)
     return results, alignments

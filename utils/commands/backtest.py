@@ -11,7 +11,7 @@ def backtest_command(argv: list[str]) -> int:
     """Move the test cut-off of a finished run back --n_windows times by --step rows and score each fold, refitting
     (or not) on everything before its cut-off: cv.csv holds every forecast, cv_metrics.json each fold's test
     metrics with the baselines', and their mean and std. Rerunning the same command continues an interrupted
-    backtest. Details: docs/backtesting.md."""
+    backtest (a directory made with other settings is refused). Details: docs/backtesting.md."""
     parser = CommandParser(prog="main.py backtest", description=backtest_command.__doc__)
     parser.add_argument("--config", required=True, help="config.yaml of a finished run directory")
     parser.add_argument("--n_windows", type=int, required=True, help="folds (test cut-offs)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from utils.commands.parsing import CommandParser
+from utils.commands.parsing import CommandParser, output_file, ready_to_write
 from utils.errors import UserInputError
 
 EXPORTED_SUFFIXES = {".onnx"}  # --ckpt FILE with one of these is read as --model_file FILE
@@ -22,7 +22,8 @@ def predict_command(argv: list[str]) -> int:
     model.add_argument("--model_file", help="a file written by python main.py export (.onnx runs with onnxruntime "
                                             "only, without torch; anything else is read as TorchScript)")
     parser.add_argument("--data_path", required=True, help="CSV with the training columns, oldest row first")
-    parser.add_argument("--output", default=None, help="where to write the forecast CSV (default: stdout)")
+    parser.add_argument("--output", default=None,
+                        help="where to write the forecast CSV (default: stdout; missing directories are made)")
     parser.add_argument("--plot", default=None, help="also draw the forecast (or the backtest) to this PNG")
     parser.add_argument("--backtest", action="store_true",
                         help="forecast every window of the file instead, with the actual values and the errors")
@@ -31,6 +32,7 @@ def predict_command(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         raise UserInputError(f"--batch_size must be >= 1, got {args.batch_size}")
+    output, plot = output_file("--output", args.output), output_file("--plot", args.plot)  # before forecasting
     from data.recent import read_recent
     from utils.serve.forecast_io import backtest, backtest_summary, forecast_next, write_table
     from utils.serve.inference import checkpoint_forecaster, file_forecaster
@@ -46,7 +48,8 @@ def predict_command(argv: list[str]) -> int:
                 raise UserInputError(f"{flag} is not available for a panel model yet; predict forecasts each "
                                      "series after its last observed target")
         windows = forecast_inputs(args.data_path, forecaster.meta)
-        write_table(forecast_panel(forecaster.run, windows, forecaster.meta, args.batch_size).table, args.output)
+        table = forecast_panel(forecaster.run, windows, forecaster.meta, args.batch_size).table
+        write_table(table, str(ready_to_write(output)) if output else None)
         return 0
     series = read_recent(args.data_path, forecaster.meta, backtest=args.backtest)
     if args.backtest:
@@ -54,9 +57,9 @@ def predict_command(argv: list[str]) -> int:
         print(backtest_summary(forecast), file=sys.stdout if args.output else sys.stderr)
     else:
         forecast = forecast_next(forecaster.run, series, forecaster.meta, forecaster.run_intervals)
-    write_table(forecast.table, args.output)
-    if args.plot:
+    write_table(forecast.table, str(ready_to_write(output)) if output else None)
+    if plot:
         from utils.serve.forecast_plot import plot_backtest, plot_forecast
 
-        (plot_backtest if args.backtest else plot_forecast)(series, forecaster.meta, forecast, Path(args.plot))
+        (plot_backtest if args.backtest else plot_forecast)(series, forecaster.meta, forecast, ready_to_write(plot))
     return 0

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import typing
 from pathlib import Path
 
-from utils.commands.parsing import CommandParser
+from utils.commands.parsing import CommandParser, output_file, ready_to_write
 from utils.errors import UserInputError
 
 TORCH_ONLY = ("n_best", "length_penalty", "sample", "top_k", "top_p", "temperature", "seed")
@@ -24,7 +25,8 @@ def translate_command(argv: list[str]) -> int:
     model.add_argument("--model_dir", help="directory written by python main.py export --format onnx (decoded by "
                                            "onnxruntime, without torch)")
     parser.add_argument("--input", required=True, help="text file, one source sentence per line")
-    parser.add_argument("--output", default=None, help="where to write translations (default: stdout)")
+    parser.add_argument("--output", default=None, help="where to write translations (default: stdout; missing "
+                                                       "directories are made)")
     parser.add_argument("--beam_size", type=int, default=None,
                         help="beam width, 1 = greedy (default: the checkpoint's --beam_size)")
     parser.add_argument("--max_len", type=int, default=None,
@@ -45,6 +47,7 @@ def translate_command(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0, help="--sample: seed of the draws (same seed, same output)")
     args = parser.parse_args(argv)
     check_arguments(args, parser)
+    output = output_file("--output", args.output)  # before the work, which a bad path would throw away
     from data.text.reading import read_lines
 
     lines = read_lines(Path(args.input))
@@ -59,8 +62,8 @@ def translate_command(argv: list[str]) -> int:
         else:
             text = "".join(f"{line}\t{score:.4f}\t{hyp}\n" for line, best in zip(todo, hypotheses)
                            for hyp, score in best)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+    if output:
+        ready_to_write(output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -69,6 +72,10 @@ def translate_command(argv: list[str]) -> int:
 
 def check_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """Ranges and combinations, each refused in one line naming the flag."""
+    for flag in ("temperature", "top_p", "length_penalty"):  # argparse's float() reads "nan" and "inf"
+        value = getattr(args, flag)
+        if value is not None and not math.isfinite(value):
+            raise UserInputError(f"--{flag} must be a finite number, got {value}")
     for flag in ("beam_size", "max_len", "n_best"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise UserInputError(f"--{flag} must be >= 1, got {getattr(args, flag)}")

@@ -10,7 +10,10 @@ NeuralForecast's ``cross_validation`` with refit, Darts' ``historical_forecasts(
 first); a fold that does not refit forecasts with the last refitted model and its scaler, which the fold
 reproduces by fitting on the same training rows. Each fold is a normal run directory (``fold-KK``), so a killed
 backtest continues where it stopped: finished folds are read back, an interrupted refit resumes from its
-``last.ckpt``.
+``last.ckpt``. Only folds made with the same settings are reused: ``backtest.json`` records the backtest's flags
+and each fold's ``config.yaml`` its run settings; another ``--n_windows``, ``--step``, ``--refit`` or
+``--val_rows`` into the same directory, or a run whose settings changed since, is refused in one line naming the
+flag (:func:`check_reuse`), not redone: the folds are the user's to delete.
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ from utils.run.threads import ThreadPlan
 
 CV_TABLE = "cv.csv"
 CV_METRICS = "cv_metrics.json"
+SETTINGS = "backtest.json"
+NOT_SETTINGS = ("output_dir", "resume")  # a fold's config.yaml fields that may differ between invocations
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,15 @@ def fold_config(base: Config, fold: Fold, folds: list[Fold], val_rows: int, test
                                output_dir=str(run_dir), resume=False).validate()
 
 
+def calibration_config(config: Config, val_rows: int) -> Config:
+    """A fold that does not refit (``config`` from :func:`fold_config`): the split whose validation windows are
+    those that calibrated its model's conformal radii (the fitted fold's) and whose test windows run from the
+    fitted fold's first forecast to this fold's last; along them the fold replays its adaptive radii, so that
+    none uses an actual value after its own forecast origin (utils/run/conformal.py)."""
+    extra = config.val_rows - val_rows
+    return dataclasses.replace(config, val_rows=val_rows, test_rows=config.test_rows + extra).validate()
+
+
 def read_finished_run(run_dir: Path) -> Config:
     """The settings of a finished forecasting run directory; anything else is one line."""
     from config import parse_config
@@ -115,15 +129,18 @@ def backtest(config_path: Path, n_windows: int, step: int, refit: str, output_di
     if not panel:
         _check_rows(base, datamodule.rows, folds[0].drop_last_rows + test_rows + val_rows)
     out = Path(output_dir) if output_dir else config_path.parent / f"backtest-{n_windows}x{step}-{refit}"
+    configs = [fold_config(base, fold, folds, val_rows, test_rows, out / f"fold-{fold.index:02d}") for fold in folds]
+    settings = {"n_windows": n_windows, "step": step, "refit": refit, "val_rows": val_rows}
+    check_reuse(out, settings, configs)
     out.mkdir(parents=True, exist_ok=True)
+    (out / SETTINGS).write_text(json.dumps(settings, indent=2) + "\n")
     records, tables = [], []
-    for fold in folds:
+    for fold, config in zip(folds, configs):
         run_dir = out / f"fold-{fold.index:02d}"
-        config = fold_config(base, fold, folds, val_rows, test_rows, run_dir)
         print(f"\nfold {fold.index} ({fold.index + 1} of {len(folds)}): the last {fold.drop_last_rows} rows left out, "
               f"{'refit' if fold.refits else f'model of fold {fold.fitted_in}'}; {run_dir}", flush=True)
         try:
-            metrics = run_fold(config, fold, out / f"fold-{fold.fitted_in:02d}", thread_plan)
+            metrics = run_fold(config, fold, out / f"fold-{fold.fitted_in:02d}", thread_plan, val_rows)
         except UserInputError as exc:
             raise UserInputError(f"backtest fold {fold.index} ({fold.index + 1} of {len(folds)}, "
                                  f"--n_windows {n_windows} --step {step}): {exc}") from None
@@ -143,9 +160,38 @@ def backtest(config_path: Path, n_windows: int, step: int, refit: str, output_di
     return summary
 
 
-def run_fold(config: Config, fold: Fold, fitted_dir: Path, thread_plan: Optional[ThreadPlan]) -> dict[str, Any]:
+def check_reuse(out: Path, settings: dict[str, Any], configs: list[Config]) -> None:
+    """Refuse, in one line naming the flag, to continue in ``out`` a backtest made with other settings: the
+    backtest's own flags (``backtest.json``), then each existing fold's run settings (its ``config.yaml``: the
+    run's settings may have changed since, or the directory predates ``backtest.json``)."""
+    import yaml
+
+    advice = f"give another --output_dir, or delete {out} to start over"
+    if (out / SETTINGS).is_file():
+        recorded = json.loads((out / SETTINGS).read_text())
+        for flag, value in settings.items():
+            old = recorded.get(flag)
+            same = (parse_refit(str(old)) == parse_refit(str(value))) if flag == "refit" else old == value
+            if not same:
+                raise UserInputError(f"{out} holds a backtest made with --{flag} {old}; this one has --{flag} "
+                                     f"{value}: {advice}")
+    for config in configs:
+        stored = Path(str(config.output_dir)) / "config.yaml"
+        if not stored.is_file():
+            continue
+        recorded = yaml.safe_load(stored.read_text(encoding="utf-8")) or {}
+        for name, value in config.to_dict().items():
+            if name in recorded and name not in NOT_SETTINGS and recorded[name] != value:
+                raise UserInputError(f"{stored.parent} was made with --{name} {recorded[name]}; this backtest's "
+                                     f"fold has --{name} {value} (the run's settings or the backtest's changed): "
+                                     f"{advice}")
+
+
+def run_fold(config: Config, fold: Fold, fitted_dir: Path, thread_plan: Optional[ThreadPlan], val_rows: int
+             ) -> dict[str, Any]:
     """A fold's test metrics: read back when its run directory is finished, else trained (resuming an interrupted
-    refit from ``last.ckpt``) or evaluated with the fitted fold's ``best.ckpt``."""
+    refit from ``last.ckpt``) or evaluated with the fitted fold's ``best.ckpt`` (adaptive conformal radii replayed
+    from that model's calibration, not from the state it stored after its own test period)."""
     run_dir = Path(str(config.output_dir))
     if (run_dir / "metrics.json").is_file() and not (run_dir / INCOMPLETE_MARKER).exists():
         return json.loads((run_dir / "metrics.json").read_text())
@@ -157,7 +203,7 @@ def run_fold(config: Config, fold: Fold, fitted_dir: Path, thread_plan: Optional
         return train(config, callbacks=[apply_thread_plan(thread_plan)] if thread_plan else [])
     from utils.run.evaluate import evaluate_checkpoint
 
-    return evaluate_checkpoint(config, fitted_dir / "best.ckpt")
+    return evaluate_checkpoint(config, fitted_dir / "best.ckpt", calibration_config(config, val_rows))
 
 
 def fold_cutoff(run_dir: Path, datamodule: Any, fold: Fold, test_rows: int) -> Any:

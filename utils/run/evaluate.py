@@ -7,14 +7,19 @@ come out as in a training run's directory.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from config import Config
 from utils.errors import UserInputError
 
 
-def evaluate_checkpoint(config: Config, checkpoint: Path) -> dict[str, Any]:
-    """Test ``checkpoint`` on ``config``'s test split; write the run directory ``config.output_dir``."""
+def evaluate_checkpoint(config: Config, checkpoint: Path, calibrated_on: Optional[Config] = None) -> dict[str, Any]:
+    """Test ``checkpoint`` on ``config``'s test split; write the run directory ``config.output_dir``.
+
+    ``--conformal_mode adaptive``: the radii restart from the calibration on the validation windows of
+    ``calibrated_on`` (default ``config``) and are tracked along its test windows, which must run from there to the
+    end of ``config``'s (a backtest fold: the fitted fold's validation, then every forecast up to the fold's last),
+    so each window's radius uses only actual values before its forecast origin."""
     import lightning as L
 
     from data_loader import build_datamodule
@@ -37,9 +42,14 @@ def evaluate_checkpoint(config: Config, checkpoint: Path) -> dict[str, Any]:
     metrics: dict[str, Any] = dict(trainer.test(task, datamodule=datamodule, verbose=False)[0])
     window_radii = None
     if config.conformal_mode == "adaptive" and task.conformal_radii is not None:
-        from utils.run.conformal import adapt_along_test
+        from utils.run.conformal import track_from_calibration
 
-        adapted, window_radii = adapt_along_test(task, datamodule.test_dataloader(), config.conformal_lr)
+        tracked = datamodule
+        if calibrated_on is not None and calibrated_on != config:
+            tracked = build_datamodule(calibrated_on)
+            load_data(tracked, calibrated_on)
+        adapted, window_radii = track_from_calibration(task, tracked.val_dataloader(), tracked.test_dataloader(),
+                                                       len(datamodule.datasets["test"]), config.conformal_lr)
         metrics.update(adapted)
     baselines = run_baselines(config, datamodule, evaluate_test=True)
     metrics.update({**baselines, **skill_scores({**metrics, **baselines}, BASELINE_NAMES),

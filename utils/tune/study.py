@@ -8,7 +8,10 @@ Resuming: the study lives in its storage (SQLite by default, or PostgreSQL: ``ut
 the same command continues it. ``--trials N`` is the number of *finished* (complete or pruned) trials the study
 should have, so a rerun only runs the missing ones; workers sharing the study start no more than that between them
 (``utils/tune/admission.py``). A trial left RUNNING by a tune process of this machine that no longer exists (killed,
-crashed) is marked FAIL on the next start and does not count; a new trial takes its place.
+crashed) is marked FAIL on the next start and does not count; a new trial takes its place. A trial that raises
+(other than a drawn combination the flags refuse) is FAIL too and this worker starts its replacement at once, so the
+study still ends with exactly ``--trials`` finished trials; a worker whose last ``FAILURES_IN_A_ROW`` trials all
+raised stops with the last error (a broken setup, not an unlucky draw).
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ from utils.run.threads import ThreadPlan
 OBJECTIVE = "val/loss"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 BASE_CONFIG_ATTR = "base_config"
+FAILURES_IN_A_ROW = 3  # trials of one worker that raised one after another: it stops
 
 
 def tune(base_argv: list[str], study_name: str, trials: int, storage: str, space_path: Optional[str] = None,
@@ -65,8 +69,7 @@ def tune(base_argv: list[str], study_name: str, trials: int, storage: str, space
     if len(study.get_trials(deepcopy=False, states=COUNTED)) < trials:
         _check_same_base(study, base)
         with _wandb_group(study_name):
-            while (trial := next_trial(study, rdb, trials)) is not None:
-                run_and_tell(study, trial, base_argv, space, runs, thread_plan)
+            run_trials(study, rdb, trials, base_argv, space, runs, thread_plan)
     print(study_report(study), flush=True)
     if final_seeds:
         with _wandb_group(study_name):
@@ -99,6 +102,30 @@ def fail_abandoned_trials(study: optuna.Study) -> list[int]:
     return failed
 
 
+def run_trials(study: optuna.Study, rdb: RDBStorage, trials: int, base_argv: list[str],
+               space: dict[str, BaseDistribution], runs: Path, thread_plan: Optional[ThreadPlan] = None) -> None:
+    """Run trials until the study has ``trials`` (its finished and running ones, all workers together). A trial
+    that raises is FAIL (its error in the trial's user attributes and one line on stderr) and, not being counted,
+    is replaced by the next one, as a trial with a non-finite loss is; ``FAILURES_IN_A_ROW`` raising trials in a
+    row stop the worker with the last error. A drawn combination the flags refuse (``UserInputError``) ends the
+    command at once: the space needs fixing."""
+    in_a_row = 0
+    while (trial := next_trial(study, rdb, trials)) is not None:
+        try:
+            run_and_tell(study, trial, base_argv, space, runs, thread_plan)
+        except UserInputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded on the trial; the worker goes on (or stops, below)
+            _close_wandb_run()  # train() stopped before closing it; the next trial must not log into it
+            in_a_row += 1
+            if in_a_row >= FAILURES_IN_A_ROW:
+                raise
+            print(f"trial {trial.number} failed ({_error_line(exc)}); a new trial takes its place", file=sys.stderr,
+                  flush=True)
+            continue
+        in_a_row = 0
+
+
 def run_and_tell(study: optuna.Study, trial: Trial, base_argv: list[str], space: dict[str, BaseDistribution],
                  runs: Path, thread_plan: Optional[ThreadPlan] = None) -> FrozenTrial:
     """Run one trial of the ask-and-tell loop and record how it ended, as ``study.optimize`` would: PRUNED, FAIL
@@ -107,7 +134,8 @@ def run_and_tell(study: optuna.Study, trial: Trial, base_argv: list[str], space:
         value = run_trial(trial, base_argv, space, runs, thread_plan)
     except optuna.TrialPruned:
         return study.tell(trial, state=TrialState.PRUNED)
-    except (Exception, KeyboardInterrupt):
+    except (Exception, KeyboardInterrupt) as exc:
+        trial.set_user_attr("error", _error_line(exc))
         study.tell(trial, state=TrialState.FAIL)
         raise
     if not math.isfinite(value):
@@ -240,6 +268,11 @@ def _check_same_base(study: optuna.Study, base: Config) -> None:
         details = ", ".join(f"{k}: {stored.get(k)!r} -> {current.get(k)!r}" for k in changed[:3])
         raise UserInputError(f"study {study.study_name} was started with other base flags ({details}); repeat "
                              "them to continue it, or name a new --study")
+
+
+def _error_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
 def _describe(values: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@ checkpoint -> the translate command, the translation artefacts."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import lightning as L
@@ -110,3 +111,31 @@ def test_write_artifacts(trained, tmp_path):
     hypotheses = (tmp_path / "hypotheses.txt").read_text().splitlines()
     assert len(hypotheses) == len(datamodule.splits["test"])
     assert len(images) == 3 and all(p.suffix == ".png" and p.stat().st_size > 1000 for p in images.values())
+
+
+FRENCH_NOUNS = {"man": "l'homme", "child": "l'enfant", "bird": "l'oiseau", "cat": "le chat", "mother": "la mère",
+                "dog": "le chien"}
+FRENCH_TEMPLATES = [("I love the {}.", "J'aime {}."), ("Do you love the {}?", "Aimes-tu {} ?"),
+                    ("He saw the {} today.", "Il a vu {} aujourd'hui."), ("She says: the {}!", "Elle dit : « {} » !")]
+
+
+def test_a_trained_model_writes_french_as_french() -> None:
+    """English -> French with elisions, hyphens, « » and the space before "?" / "!": the written translations
+    never split a word at its apostrophe or hyphen ("j 'aime", "aujourd' hui", "aimes - tu"), and the sentences the
+    model learned come out exactly as the references (capitals included)."""
+    from tests.tiny_seq2seq import tiny_task
+
+    pairs = [(en.format(noun), fr.format(french)) for en, fr in FRENCH_TEMPLATES
+             for noun, french in FRENCH_NOUNS.items()]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        task = tiny_task(pairs, pairs, seed=0, steps=80, batch=24, emb_size=32, hidden_size=64, tgt_lang="fr",
+                         max_len=16)
+        written, _ = translate_sentences(task, [en for en, _ in pairs], beam_size=1)
+    finally:
+        torch.set_num_threads(threads)
+    split = re.compile(r"\w ['’]\w|\w['’] \w|\w [-]\w|\w[-] \w")
+    assert not [text for text in written if split.search(text)], written
+    exact = sum(text == fr for text, (_, fr) in zip(written, pairs))
+    assert exact >= 0.9 * len(pairs), list(zip(written, [fr for _, fr in pairs]))

@@ -231,3 +231,42 @@ def test_an_ensemble_checkpoint_forecasts_its_members_median(tmp_path: Path, cap
     assert not np.allclose(members[0], members[1])
     np.testing.assert_allclose(pd.read_csv(tmp_path / "f.csv")["y"],
                                np.median(members, axis=0) * std["y"] + mean["y"], rtol=1e-5, atol=1e-5)
+
+
+def test_output_into_a_missing_directory_is_written_and_an_impossible_one_refused_before_forecasting(
+        trained, capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--output`` / ``--plot`` in directories that do not exist yet: made, for one series and for a panel
+    (these were a traceback after the forecast). A path that cannot be written is one line before any model loads."""
+    from tests.utils.serve.test_panel_forecast import FLAGS as PANEL_FLAGS, blank_last_targets, build, write_panel
+
+    csv, ckpt, _ = trained
+    recent = tmp_path / "recent.csv"
+    pd.read_csv(csv).tail(40).to_csv(recent, index=False)
+    rc, _, err = predict(capsys, "--ckpt", str(ckpt), "--data_path", str(recent), "--output",
+                         str(tmp_path / "new" / "dir" / "f.csv"), "--plot", str(tmp_path / "plots" / "f.png"))
+    assert rc == 0, err
+    assert len(pd.read_csv(tmp_path / "new" / "dir" / "f.csv")) == HORIZON
+    assert (tmp_path / "plots" / "f.png").stat().st_size > 0
+
+    frame = write_panel(tmp_path / "panel.csv", "none")
+    _, task = build(tmp_path / "panel.csv", [])
+    torch.save({"state_dict": task.state_dict(), "hyper_parameters": dict(task.hparams)}, tmp_path / "panel.ckpt")
+    future = blank_last_targets(frame, tmp_path / "future.csv")
+    rc, _, err = predict(capsys, "--ckpt", str(tmp_path / "panel.ckpt"), "--data_path", str(future), "--output",
+                         str(tmp_path / "panel-out" / "f.csv"))
+    assert rc == 0, err
+    assert len(pd.read_csv(tmp_path / "panel-out" / "f.csv")) == 3 * int(PANEL_FLAGS[PANEL_FLAGS.index("--horizon") + 1])
+
+    from utils.serve import inference
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output path was checked")
+
+    monkeypatch.setattr(inference, "checkpoint_forecaster", never)
+    (tmp_path / "a-file").write_text("x")
+    for flag, value, message in (("--output", tmp_path / "a-file" / "f.csv", "is a file"),
+                                 ("--plot", tmp_path / "a-file" / "sub" / "f.png", "is a file"),
+                                 ("--output", tmp_path / "new", "is a directory")):
+        line = refused(capsys, "--ckpt", str(ckpt), "--data_path", str(recent), flag, str(value))
+        assert flag in line and message in line, line
+    assert not (tmp_path / "a-file").is_dir()

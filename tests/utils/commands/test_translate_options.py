@@ -71,7 +71,10 @@ def test_an_ensemble_of_one_model_equals_the_model(setup, tmp_path: Path, beam: 
     alone = translate(tmp_path, "--ckpt", str(a), "--input", str(source), "--beam_size", beam)
     assert translate(tmp_path, "--ckpt", str(a), "--ckpt", str(a), "--input", str(source), "--beam_size", beam) == alone
     pair = translate(tmp_path, "--ckpt", str(a), "--ckpt", str(b), "--input", str(source), "--beam_size", beam)
-    assert len(pair) == len(alone) and pair != alone
+    assert len(pair) == len(alone)
+    scored = [translate(tmp_path, *ckpts, "--input", str(source), "--beam_size", beam, "--n_best", "1")
+              for ckpts in (["--ckpt", str(a)], ["--ckpt", str(a), "--ckpt", str(b)])]
+    assert scored[0] != scored[1]  # the second model counts (the texts may agree: both learned the task)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -83,6 +86,11 @@ def test_an_ensemble_of_one_model_equals_the_model(setup, tmp_path: Path, beam: 
     (["--sample", "--temperature", "-1"], "--temperature must be >= 0"),
     (["--top_k", "5"], "--top_k sets how --sample draws: add --sample"),
     (["--n_best", "0"], "--n_best must be >= 1"),
+    (["--sample", "--temperature", "nan"], "--temperature must be a finite number, got nan"),
+    (["--sample", "--temperature", "inf"], "--temperature must be a finite number, got inf"),
+    (["--sample", "--top_p", "-0.5"], r"--top_p must be in \(0, 1\]"),
+    (["--sample", "--top_p=-inf"], "--top_p must be a finite number"),
+    (["--length_penalty", "nan"], "--length_penalty must be a finite number"),
 ])
 def test_bad_search_options_are_one_line(setup, argv: list[str], message: str) -> None:
     a, _, source = setup
@@ -106,3 +114,25 @@ def test_an_empty_input_file_and_onnx_only_options_are_refused(setup, tmp_path: 
         translate_command(["--ckpt", str(a), "--input", str(write(tmp_path, "empty.txt", ""))])
     with pytest.raises(UserInputError, match="--n_best needs --ckpt"):
         translate_command(["--model_dir", str(tmp_path), "--input", "x", "--n_best", "2"])
+
+
+def test_output_into_a_missing_directory_is_written_and_an_impossible_one_refused_before_translating(
+        setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A missing directory is made (it was a traceback after the whole file was translated); a path that cannot
+    be written is refused in one line before any model loads."""
+    import utils.commands.translate as command
+
+    a, _, source = setup
+    expected = translate(tmp_path, "--ckpt", str(a), "--input", str(source))
+    assert translate_command(["--ckpt", str(a), "--input", str(source), "--output",
+                              str(tmp_path / "new" / "dir" / "out.en")]) == 0
+    assert (tmp_path / "new" / "dir" / "out.en").read_text(encoding="utf-8").splitlines() == expected
+
+    def never(*args, **kwargs):
+        raise AssertionError("translated before the output path was checked")
+
+    monkeypatch.setattr(command, "torch_translations", never)
+    (tmp_path / "a-file").write_text("x")
+    for value, message in ((tmp_path / "a-file" / "out.en", "is a file"), (tmp_path / "new", "is a directory")):
+        with pytest.raises(UserInputError, match=message):
+            translate_command(["--ckpt", str(a), "--input", str(source), "--output", str(value)])

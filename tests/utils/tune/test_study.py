@@ -130,3 +130,32 @@ def test_a_pruned_trial_is_a_finished_run_directory(study_files: SimpleNamespace
     assert study.trials[0].state == TrialState.PRUNED
     metrics = json.loads((study_files.runs / "trial-0000" / "metrics.json").read_text())
     assert metrics["epochs_trained"] == 1 and study.trials[0].value is not None
+
+
+def test_a_trial_that_raises_fails_and_is_replaced_so_the_study_has_its_trials(
+        study_files: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """A trial whose run raises (out of memory, a crash in a library) is FAIL with its error recorded, and the
+    worker starts a replacement, so --trials 2 ends with 2 finished trials (the worker used to exit one short).
+    A worker whose trials keep raising stops after 3 in a row, with the error."""
+    real, calls = run_train.train, []
+
+    def flaky(config, *args, **kwargs):
+        calls.append(config.output_dir)
+        if len(calls) == 1:
+            raise RuntimeError("simulated crash\nsecond line")
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(run_train, "train", flaky)
+    assert tune(study_files, 2) == 0
+    trials = load(study_files).trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert trials[0].user_attrs["error"] == "RuntimeError: simulated crash"
+    assert "trial 0 failed (RuntimeError: simulated crash)" in capsys.readouterr().err
+
+    def broken(config, *args, **kwargs):
+        raise RuntimeError("always")
+
+    monkeypatch.setattr(run_train, "train", broken)
+    with pytest.raises(RuntimeError, match="always"):
+        tune(study_files, 4)
+    assert [t.state for t in load(study_files).trials][3:] == [TrialState.FAIL] * 3
