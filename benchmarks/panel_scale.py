@@ -16,6 +16,7 @@ RSS is the process's resident set (``VmRSS``) after loading and its peak (``ru_m
 values (rows x 4 bytes). Printed as docs/panel-scale.md shows it:
 
     python benchmarks/panel_scale.py [--sizes 1000x500 10000x500 100000x500 1000000x200] [--workdir /tmp/panel_scale]
+    python benchmarks/panel_scale.py --table    # the last run's table again
 """
 from __future__ import annotations
 
@@ -152,11 +153,16 @@ def main() -> None:
     parser.add_argument("--train_steps", type=int, default=100)
     parser.add_argument("--measure", default=None, help=argparse.SUPPRESS)  # the child's job
     parser.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--table", action="store_true", help="print the last run's table (WORKDIR/results.json)")
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure, args.warm, args.loader_batches, args.train_steps)))
         return
     workdir = Path(args.workdir)
+    results = workdir / "results.json"
+    if args.table:
+        print_table(json.loads(results.read_text()))
+        return
     rows = []
     for size in args.sizes:
         series, steps = (int(part) for part in size.split("x"))
@@ -176,20 +182,26 @@ def main() -> None:
                        *FLAGS, "--trainer.max_steps", "1000", "--batches_per_epoch", "1000", "--threads", "2",
                        "--output_dir", str(run_dir)], env)
         rows.append((series, steps, generated, cold, warm, whole))
+    results.write_text(json.dumps(rows))
+    print_table(rows)
+
+
+def print_table(rows: list) -> None:
     print("\ndaily panels of Parquet files (50,000 series each), GRU hidden 128, batch 32, seq_len 48, horizon 12, "
           "--split last_horizon; 2 threads\n")
     print("| series x rows | float32 payload MiB | generate s | cold load s (builds the cache) | warm load s | "
-          "load ms/series | RSS after warm load MiB | KiB/series | loader windows/s | GRU train windows/s | "
-          "whole run s | whole run peak RSS MiB | RSS bound MiB (1.5 x payload + 1 KiB/series) |")
+          "load ms/series | RSS after warm load MiB (before: the interpreter and libraries) | added by the load MiB "
+          "| bound MiB (1.5 x payload + 1 KiB/series) | loader windows/s | GRU train windows/s | whole run s | "
+          "whole run peak RSS MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for series, steps, generated, cold, warm, whole in rows:
         payload = warm["rows"] * 4 / 2**20
         added = warm["rss_after_load_mib"] - warm["rss_before_mib"]
         bound = 1.5 * payload + series / 1024
         print(f"| {series:,} x {steps} | {payload:,.0f} | {generated:.0f} | {cold['load_s']:.1f} | "
-              f"{warm['load_s']:.1f} | {1000 * warm['load_s'] / series:.3f} | {warm['rss_after_load_mib']:,.0f} | "
-              f"{1024 * added / series:.2f} | {warm['loader_windows_per_s']:,.0f} | "
-              f"{warm['train_windows_per_s']:,.0f} | {whole['wall_s']:.0f} | {whole['peak_mib']:,.0f} | {bound:,.0f} |")
+              f"{warm['load_s']:.1f} | {1000 * warm['load_s'] / series:.3f} | {warm['rss_after_load_mib']:,.0f} "
+              f"({warm['rss_before_mib']:,.0f}) | {added:,.0f} | {bound:,.0f} | {warm['loader_windows_per_s']:,.0f} | "
+              f"{warm['train_windows_per_s']:,.0f} | {whole['wall_s']:.0f} | {whole['peak_mib']:,.0f} |")
 
 
 if __name__ == "__main__":
