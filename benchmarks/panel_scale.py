@@ -2,7 +2,7 @@
 
 For each ``--sizes SERIESxROWS`` a daily panel (``unique_id, ds, y``: random walks with a weekly cycle) is generated
 as a directory of Parquet files of at most 50,000 series each (generating it is part of the benchmark: its time is
-printed). Then, each in a fresh process with two threads:
+printed while generating). Then, each in a fresh process with two threads:
 
 1. *cold load*: ``PanelDataModule.load()`` with an empty cache (``SEQLAB_CACHE_DIR``): every file is read, sorted and
    written to the memory-mapped cache;
@@ -64,7 +64,7 @@ def write_panel(path: Path, series: int, steps: int, first: int = 0, dictionary:
 
 
 def write_directory(directory: Path, series: int, steps: int) -> float:
-    """The panel as files of at most SERIES_PER_FILE series; seconds taken (0 when it exists)."""
+    """The panel as files of at most SERIES_PER_FILE series (kept for later runs); seconds taken (0 when it exists)."""
     if (directory / "done").is_file():
         return 0.0
     shutil.rmtree(directory, ignore_errors=True)
@@ -168,6 +168,8 @@ def main() -> None:
         series, steps = (int(part) for part in size.split("x"))
         directory = workdir / f"panel_{series}x{steps}"
         generated = write_directory(directory, series, steps)
+        if generated:
+            print(f"generated {directory} in {generated:.1f} s", file=sys.stderr)
         cache = workdir / f"cache_{series}x{steps}"
         shutil.rmtree(cache, ignore_errors=True)
         env = {**os.environ, "OMP_NUM_THREADS": "2", "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore",
@@ -189,16 +191,16 @@ def main() -> None:
 def print_table(rows: list) -> None:
     print("\ndaily panels of Parquet files (50,000 series each), GRU hidden 128, batch 32, seq_len 48, horizon 12, "
           "--split last_horizon; 2 threads\n")
-    print("| series x rows | float32 payload MiB | generate s | cold load s (builds the cache) | warm load s | "
+    print("| series x rows | float32 payload MiB | cold load s (builds the cache) | warm load s | "
           "load ms/series | RSS after warm load MiB (before: the interpreter and libraries) | added by the load MiB "
           "| bound MiB (1.5 x payload + 1 KiB/series) | loader windows/s | GRU train windows/s | whole run s | "
           "whole run peak RSS MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for series, steps, generated, cold, warm, whole in rows:
         payload = warm["rows"] * 4 / 2**20
         added = warm["rss_after_load_mib"] - warm["rss_before_mib"]
         bound = 1.5 * payload + series / 1024
-        print(f"| {series:,} x {steps} | {payload:,.0f} | {generated:.0f} | {cold['load_s']:.1f} | "
+        print(f"| {series:,} x {steps} | {payload:,.0f} | {cold['load_s']:.1f} | "
               f"{warm['load_s']:.1f} | {1000 * warm['load_s'] / series:.3f} | {warm['rss_after_load_mib']:,.0f} "
               f"({warm['rss_before_mib']:,.0f}) | {added:,.0f} | {bound:,.0f} | {warm['loader_windows_per_s']:,.0f} | "
               f"{warm['train_windows_per_s']:,.0f} | {whole['wall_s']:.0f} | {whole['peak_mib']:,.0f} |")
