@@ -8,6 +8,7 @@ scored), one process at a time, one thread, and the table prints validation scor
     python benchmarks/global_models.py --experiment cost       # --ensemble 1 vs 3, interleaved: the cost of members
     python benchmarks/global_models.py --experiment budget_weekly   # the panel epoch budget (also _hourly, _daily)
     python benchmarks/global_models.py --experiment hourly --table   # print the finished runs only
+    python benchmarks/global_models.py --experiment m4_recurrent --report A,B --seeds 42,1,2   # test, read once
 
 Runs go to ``--runs`` (default /tmp/global_models) as ``EXPERIMENT/NAME`` (seed 42) and ``EXPERIMENT/NAME_seedS``
 (``--seeds 42,1,2``: the table shows mean ± std over the seeds found); a finished run (metrics.json) is not run again.
@@ -99,6 +100,19 @@ EXPERIMENTS: dict[str, tuple[str, list[str], dict[str, list[str]]]] = {
     "defaults_daily": ("daily_300.csv", BUDGET_DAILY, {
         "seasonal_naive": ["--model", "seasonal_naive"],
         **{loss: ["--loss", loss] for loss in ("mse", "mae", "smape", "mase")}}),
+    # issue 37: recurrent models on M4 Weekly, chosen on validation; the N-BEATS-style ensemble mixes losses and
+    # lookbacks (member k: loss k mod 3, lookback (k div 3) mod 2)
+    "m4_recurrent": ("m4_weekly_long.csv", [*BUDGET_WEEKLY, "--mase_season", "1"], {
+        "lstm_smape": ["--model", "lstm", "--loss", "smape"],
+        "lstm_smape_last": ["--model", "lstm", "--loss", "smape", "--revin_mode", "last"],
+        "gru_smape": ["--model", "gru", "--loss", "smape"],
+        "gru_smape_last": ["--model", "gru", "--loss", "smape", "--revin_mode", "last"],
+        "lstm_attention_smape": ["--model", "lstm_attention", "--loss", "smape"],
+        "lstm_ens6": ["--model", "lstm", "--loss", "smape", "--ensemble", "6", "--ensemble_losses",
+                      "smape,mase,mae", "--ensemble_lookbacks", "52,26"],
+        "gru_ens6": ["--model", "gru", "--loss", "smape", "--ensemble", "6", "--ensemble_losses", "smape,mase,mae",
+                     "--ensemble_lookbacks", "52,26"],
+    }),
     # the same runs twice, alternating, so shared-load noise hits both sides
     "cost": ("hourly.csv", COST, {"k1_a": [], "k3_a": ["--ensemble", "3"], "k1_b": [], "k3_b": ["--ensemble", "3"],
                                   "k1_c": [], "k3_c": ["--ensemble", "3"]}),
@@ -181,6 +195,46 @@ def table(experiment: str, runs: Path) -> str:
     return "\n".join(lines)
 
 
+# Published M4 Weekly scores (the competition's "Evaluation and Ranks" sheet): sMAPE, MASE, OWA
+PUBLISHED = {"ES-RNN (Smyl; M4 winner)": (7.817, 2.356, 0.851),
+             "best weekly entry (Forecast Pro)": (6.582, 2.107, 0.739)}
+
+
+def report(experiment: str, runs: Path, names: list[str], seeds: list[int]) -> str:
+    """Test read once for the chosen configurations: each seed's best checkpoint (trained without test) is scored on
+    the test split (``utils.run.evaluate.evaluate_checkpoint``, into RUN/test); mean ± std over the seeds, beside the
+    validation scores that chose them and the published rows."""
+    import dataclasses
+
+    from config import parse_config
+    from utils.run.evaluate import evaluate_checkpoint
+
+    lines = ["| configuration | flags | seeds | val sMAPE | val MASE | test sMAPE | test MASE | test OWA |",
+             "|---|---|---|---|---|---|---|---|"]
+    configurations = EXPERIMENTS[experiment][2]
+    for name in names:
+        val, test = [], []
+        for seed in seeds:
+            run_dir = runs / experiment / run_name(name, seed)
+            if not (run_dir / "metrics.json").is_file():
+                continue
+            if not (run_dir / "test" / "metrics.json").is_file():
+                config = parse_config(["--config", str(run_dir / "config.yaml")])
+                config = dataclasses.replace(config, output_dir=str(run_dir / "test"), devices="1")
+                evaluate_checkpoint(config, run_dir / "best.ckpt")
+            val.append(json.loads((run_dir / "metrics.json").read_text()))
+            test.append(json.loads((run_dir / "test" / "metrics.json").read_text()))
+        if not val:
+            continue
+        flags = " ".join(f for f in configurations[name] if f)
+        lines.append(f"| {name} | `{flags}` | {len(val)} | {cell([m['val/smape'] for m in val])} | "
+                     f"{cell([m['val/mase'] for m in val])} | {cell([m['test/smape'] for m in test])} | "
+                     f"{cell([m['test/mase'] for m in test])} | {cell([m['test/owa'] for m in test])} |")
+    for name, (smape, mase, owa) in PUBLISHED.items():
+        lines.append(f"| {name} | published | – | – | – | {smape:.3f} | {mase:.3f} | {owa:.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", required=True, choices=sorted(EXPERIMENTS))
@@ -188,8 +242,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--only", default="", help="comma-separated configuration names")
     parser.add_argument("--seeds", default="42", help="comma-separated seeds")
     parser.add_argument("--table", action="store_true", help="print the finished runs' table; run nothing")
+    parser.add_argument("--report", default="", help="comma-separated configurations chosen on validation: read "
+                                                      "their test split once and print the results table")
     args = parser.parse_args(argv)
     runs = Path(args.runs)
+    if args.report:
+        print(report(args.experiment, runs, args.report.split(","), [int(s) for s in args.seeds.split(",")]))
+        return 0
     if not args.table:
         run(args.experiment, runs, [n for n in args.only.split(",") if n], [int(s) for s in args.seeds.split(",")])
     print(table(args.experiment, runs))
