@@ -27,7 +27,8 @@ from data.covariates import fit_static_encoding
 from data.naive2 import naive2_scores
 from data.numeric import NumericDataModule
 from data.panel_meta import PanelLayout, PanelScale
-from data.panel_splits import SplitSettings, panel_borders, parse_cutoffs, series_scales, window_counts
+from data.panel_splits import panel_borders, series_scales, window_counts
+from data.splits import SplitSettings, parse_cutoffs
 from data.panel_table import PanelRequest, PanelSource, PanelTable, infer_frequency_of, open_panel_source, \
     read_panel_table
 from data.samplers import SeriesBalancedSampler

@@ -15,53 +15,8 @@ import numpy as np
 import pandas as pd
 
 from data.segments import lagged_abs_diff_means, segment_means, segment_std
-from data.splits import ETT_MONTH_ROWS
+from data.splits import ETT_MONTH_ROWS, SplitSettings, parse_cutoffs
 from utils.errors import UserInputError
-
-
-@dataclass(frozen=True)
-class SplitSettings:
-    """The flags a panel split reads (a few fields of the Config)."""
-
-    split: str
-    train_ratio: float
-    val_ratio: float
-    horizon: int
-    seq_len: int
-    val_rows: int = 0
-    test_rows: int = 0
-    drop_last_rows: int = 0
-    val_start: Optional[str] = None
-    test_start: Optional[str] = None
-
-    @classmethod
-    def of(cls, config: object) -> "SplitSettings":
-        return cls(**{name: getattr(config, name) for name in cls.__dataclass_fields__})
-
-
-def parse_cutoffs(settings: SplitSettings) -> Optional[tuple[int, int]]:
-    """``--val_start/--test_start`` as int64 nanoseconds (naive, UTC for zoned dates), checked once for every
-    series: not a date, or validation not before test, is one line naming the flag."""
-    if settings.val_start is None and settings.test_start is None:
-        return None
-    if settings.val_start is None or settings.test_start is None:
-        missing = "--test_start" if settings.test_start is None else "--val_start"
-        raise UserInputError(f"--val_start and --test_start go together; {missing} is missing")
-    cuts = []
-    for flag in ("val_start", "test_start"):
-        text = getattr(settings, flag)
-        try:
-            cut = pd.Timestamp(text)
-        except (ValueError, TypeError):
-            raise UserInputError(f"--{flag} {text!r} is not a date/time") from None
-        if cut is pd.NaT:
-            raise UserInputError(f"--{flag} {text!r} is not a date/time")
-        if cut.tzinfo is not None:
-            cut = cut.tz_convert("UTC").tz_localize(None)
-        cuts.append(cut)
-    if cuts[0] >= cuts[1]:
-        raise UserInputError(f"--val_start {settings.val_start} must come before --test_start {settings.test_start}")
-    return int(cuts[0].value), int(cuts[1].value)
 
 
 def panel_borders(lengths: np.ndarray, settings: SplitSettings, times: Optional[np.ndarray] = None,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,51 @@ class SplitBorders:
     train: tuple[int, int]
     val: tuple[int, int]
     test: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """The flags a panel split reads (a few fields of the Config)."""
+
+    split: str
+    train_ratio: float
+    val_ratio: float
+    horizon: int
+    seq_len: int
+    val_rows: int = 0
+    test_rows: int = 0
+    drop_last_rows: int = 0
+    val_start: Optional[str] = None
+    test_start: Optional[str] = None
+
+    @classmethod
+    def of(cls, config: object) -> "SplitSettings":
+        return cls(**{name: getattr(config, name) for name in cls.__dataclass_fields__})
+
+
+def parse_cutoffs(settings: SplitSettings) -> Optional[tuple[int, int]]:
+    """``--val_start/--test_start`` as int64 nanoseconds (naive, UTC for zoned dates), checked once for every
+    series: not a date, or validation not before test, is one line naming the flag."""
+    if settings.val_start is None and settings.test_start is None:
+        return None
+    if settings.val_start is None or settings.test_start is None:
+        missing = "--test_start" if settings.test_start is None else "--val_start"
+        raise UserInputError(f"--val_start and --test_start go together; {missing} is missing")
+    cuts = []
+    for flag in ("val_start", "test_start"):
+        text = getattr(settings, flag)
+        try:
+            cut = pd.Timestamp(text)
+        except (ValueError, TypeError):
+            raise UserInputError(f"--{flag} {text!r} is not a date/time") from None
+        if cut is pd.NaT:
+            raise UserInputError(f"--{flag} {text!r} is not a date/time")
+        if cut.tzinfo is not None:
+            cut = cut.tz_convert("UTC").tz_localize(None)
+        cuts.append(cut)
+    if cuts[0] >= cuts[1]:
+        raise UserInputError(f"--val_start {settings.val_start} must come before --test_start {settings.test_start}")
+    return int(cuts[0].value), int(cuts[1].value)
 
 
 def split_borders(rows: int, config: "Config", series: str | None = None) -> SplitBorders:
@@ -65,23 +110,10 @@ def date_borders(dates: pd.Series, config: "Config", series: str | None = None) 
     ``test_start`` test (``dates`` sorted); every series of a panel is cut at the same time. A bad date, or a
     split left empty, is one line naming the flag (and the series)."""
     where = f"{config.data_path}: series '{series}'" if series is not None else str(config.data_path)
-    cuts = []
-    for flag in ("val_start", "test_start"):
-        text = getattr(config, flag)
-        try:
-            cut = pd.Timestamp(text)
-        except (ValueError, TypeError):
-            raise UserInputError(f"--{flag} {text!r} is not a date/time") from None
-        zone = getattr(dates.dt, "tz", None)
-        if cut.tzinfo is None and zone is not None:
-            cut = cut.tz_localize(zone)
-        elif cut.tzinfo is not None and zone is None:
-            cut = cut.tz_convert(None)
-        cuts.append(cut)
-    if cuts[0] >= cuts[1]:
-        raise UserInputError(f"--val_start {config.val_start} must come before --test_start {config.test_start}")
+    val_cut, test_cut = parse_cutoffs(SplitSettings.of(config))
+    cuts = [np.datetime64(val_cut, "ns"), np.datetime64(test_cut, "ns")]
     stamps = dates.to_numpy()
-    val_row, test_row = (int(np.searchsorted(stamps, cut.to_datetime64(), side="left")) for cut in cuts)
+    val_row, test_row = (int(np.searchsorted(stamps.astype("datetime64[ns]"), cut, side="left")) for cut in cuts)
     rows = len(stamps)
     for name, (start, end) in (("train", (0, val_row)), ("validation", (val_row, test_row)),
                                ("test", (test_row, rows))):

@@ -97,7 +97,7 @@ def _forecaster_run(args: Any, checkpoint: Path) -> tuple[Any, str]:
     from utils.run.checkpoints import load_task
     from utils.serve.inference import forecast_meta
     from utils.serve.introspection import inspect_forecaster, require_recurrent
-    from utils.serve.panel_forecast import PanelMeta
+    from data.panel_meta import PanelMeta
 
     task = load_task(checkpoint, "regression")
     require_recurrent(task.model, task.config.model, str(checkpoint))
