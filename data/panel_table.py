@@ -183,8 +183,7 @@ def _csv_source(path_text: str, path: Path, delimiter: str, decimal: str) -> Pan
         import sys
 
         print(f"note: {path_text} read as {dialect.describe()}", file=sys.stderr)
-    return PanelSource(path_text, (path,), False, dialect, tuple(h.strip() if h.strip() != h and h.strip() else h
-                                                                  for h in header))
+    return PanelSource(path_text, (path,), False, dialect, tuple(header))
 
 
 class ChunkedRows:
@@ -266,7 +265,6 @@ class PanelTable:
     source_rows: Optional[np.ndarray] = None
     files: tuple[Path, ...] = ()
     file_starts: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
-    raw_dates: Optional[Callable[[int], str]] = None  # the date cell of a row as written, for messages
     frequency: Optional[str] = None  # known without the times (a directory's files each recorded theirs)
     locator: Optional[Callable[[int], tuple[str, int]]] = None  # row -> (file, line) where source_rows is not kept
 
@@ -287,9 +285,6 @@ class PanelTable:
         index = int(np.searchsorted(self.file_starts, original, side="right")) - 1
         label = str(self.files[index]) if len(self.files) > 1 else self.path
         return label, original - int(self.file_starts[index]) + 2
-
-    def series_of_row(self, row: int) -> int:
-        return int(np.searchsorted(self.offsets, row, side="right")) - 1
 
 
 def read_panel_table(source: PanelSource, request: PanelRequest) -> PanelTable:
@@ -628,7 +623,7 @@ def _assemble(source: PanelSource, request: PanelRequest, parts: list[Part]) -> 
         part = parts[0]
         return PanelTable(source.path, part.ids, part.offsets, part.values, list(request.numeric), part.times,
                           request.date, part.statics, part.source_rows, source.files,
-                          np.array([0], dtype=np.int64), part.raw_dates)
+                          np.array([0], dtype=np.int64), frequency=part.frequency)
     all_ids = np.concatenate([p.ids for p in parts])
     unique, first, inverse = np.unique(all_ids.astype(str), return_index=True, return_inverse=True)
     if len(unique) == len(all_ids):  # every series lives in one file: the parts side by side, nothing copied
