@@ -43,6 +43,9 @@ NUMERIC_MODELS: dict[str, str] = {
 BASELINES = {"linear", "naive", "seasonal_naive"}
 PARAMETER_FREE = {"naive", "seasonal_naive"}
 POINT_LOSSES = ("mse", "mae", "huber", "mase", "smape")  # --loss values that train a point forecast
+# What a panel run (--series_id) gets for the flags its user did not give: chosen on validation across M4 Weekly and
+# generated hourly and daily panels (docs/results-m4.md#panel-defaults; the epoch budget: data/panel.py).
+PANEL_DEFAULTS: dict[str, Any] = {"loss": "smape"}
 TOKEN_MODELS: dict[str, str] = {
     "seq2seq": "models.seq2seq:build_seq2seq",
     "transformer": "models.transformer.seq2seq:build_transformer_seq2seq",
@@ -616,6 +619,11 @@ def parse_config(argv: Optional[list[str]] = None, commands: Sequence[str] = ())
                 action.default = value
     args = parser.parse_args(argv)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if f.name != "trainer"}
+    if values.get("series_id") is not None:  # a panel's defaults, for the flags given neither here nor in the file
+        given = set(file_values) if pre.config else set()
+        given |= {action.dest for action in parser._actions
+                  if any(a == option or a.startswith(option + "=") for a in argv for option in action.option_strings)}
+        values.update({name: value for name, value in PANEL_DEFAULTS.items() if name not in given})
     if pre.config and not args.resume and not any(a.split("=")[0] == "--output_dir" for a in argv):
         values["output_dir"] = None  # repeating a run from its config.yaml starts a new run directory
     return Config(**values, trainer={**trainer, **trainer_flags}).validate()

@@ -177,3 +177,16 @@ def test_ensemble_members_cover_the_grid_of_losses_and_lookbacks() -> None:
     assert [config.ensemble_member(k) for k in range(7)] == [
         ("mase", 96), ("smape", 96), ("mase", 48), ("smape", 48), ("mase", 24), ("smape", 24), ("mase", 96)]
     assert parse_config(["--ensemble", "2", "--loss", "mae"]).ensemble_member(1) == ("mae", 96)
+
+
+def test_a_panel_gets_the_panel_defaults_for_flags_not_given(tmp_path) -> None:
+    """--series_id: --loss defaults to the panel default (chosen on validation, docs/results-m4.md); a loss given on
+    the command line or in the --config file wins; a single series keeps mse."""
+    from config import PANEL_DEFAULTS
+
+    assert parse_config(["--series_id", "shop"]).loss == PANEL_DEFAULTS["loss"] != "mse"
+    assert parse_config([]).loss == "mse"
+    assert parse_config(["--series_id", "shop", "--loss", "mse"]).loss == "mse"
+    assert parse_config(["--series_id", "shop", "--loss=mae"]).loss == "mae"
+    (tmp_path / "run.yaml").write_text("series_id: shop\nloss: mse\n")
+    assert parse_config(["--config", str(tmp_path / "run.yaml")]).loss == "mse"
