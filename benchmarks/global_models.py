@@ -109,6 +109,13 @@ EXPERIMENTS: dict[str, tuple[str, list[str], dict[str, list[str]]]] = {
         "gru_smape_last": ["--model", "gru", "--loss", "smape", "--revin_mode", "last"],
         "lstm_smape_ens5": ["--model", "lstm", "--loss", "smape", "--ensemble", "5"],
         "gru_smape_ens5": ["--model", "gru", "--loss", "smape", "--ensemble", "5"],
+        # longer: the runs above stopped after 12-20 epochs of 200 batches, and more steps kept helping
+        "gru_smape_long": ["--model", "gru", "--loss", "smape", "--epochs", "60", "--patience", "10"],
+        "gru_smape_last_long": ["--model", "gru", "--loss", "smape", "--revin_mode", "last", "--epochs", "60",
+                                "--patience", "10"],
+        "lstm_smape_long": ["--model", "lstm", "--loss", "smape", "--epochs", "60", "--patience", "10"],
+        "lstm_attention_smape_long": ["--model", "lstm_attention", "--loss", "smape", "--epochs", "60",
+                                      "--patience", "10"],
     }),
     # the same runs twice, alternating, so shared-load noise hits both sides
     "cost": ("hourly.csv", COST, {"k1_a": [], "k3_a": ["--ensemble", "3"], "k1_b": [], "k3_b": ["--ensemble", "3"],
