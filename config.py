@@ -44,8 +44,9 @@ BASELINES = {"linear", "naive", "seasonal_naive"}
 PARAMETER_FREE = {"naive", "seasonal_naive"}
 POINT_LOSSES = ("mse", "mae", "huber", "mase", "smape")  # --loss values that train a point forecast
 # What a panel run (--series_id) gets for the flags its user did not give: chosen on validation across M4 Weekly and
-# generated hourly and daily panels (docs/results-m4.md#panel-defaults; the epoch budget: data/panel.py).
-PANEL_DEFAULTS: dict[str, Any] = {"loss": "smape"}
+# generated hourly and daily panels (docs/results-m4.md#the-panel-defaults; the epoch budget, --batches_per_epoch:
+# docs/panel-scale.md).
+PANEL_DEFAULTS: dict[str, Any] = {"loss": "smape", "epochs": 60, "patience": 10}
 TOKEN_MODELS: dict[str, str] = {
     "seq2seq": "models.seq2seq:build_seq2seq",
     "transformer": "models.transformer.seq2seq:build_transformer_seq2seq",

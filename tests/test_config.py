@@ -180,12 +180,15 @@ def test_ensemble_members_cover_the_grid_of_losses_and_lookbacks() -> None:
 
 
 def test_a_panel_gets_the_panel_defaults_for_flags_not_given(tmp_path) -> None:
-    """--series_id: --loss defaults to the panel default (chosen on validation, docs/results-m4.md); a loss given on
-    the command line or in the --config file wins; a single series keeps mse."""
+    """--series_id: --loss, --epochs and --patience default to the panel defaults (chosen on validation,
+    docs/results-m4.md); a value given on the command line or in the --config file wins; a single series keeps
+    mse, 20 epochs and patience 5."""
     from config import PANEL_DEFAULTS
 
-    assert parse_config(["--series_id", "shop"]).loss == PANEL_DEFAULTS["loss"] != "mse"
-    assert parse_config([]).loss == "mse"
+    panel, single = parse_config(["--series_id", "shop"]), parse_config([])
+    assert (panel.loss, panel.epochs, panel.patience) == (PANEL_DEFAULTS["loss"], 60, 10)
+    assert (single.loss, single.epochs, single.patience) == ("mse", 20, 5)
+    assert parse_config(["--series_id", "shop", "--epochs", "3"]).epochs == 3
     assert parse_config(["--series_id", "shop", "--loss", "mse"]).loss == "mse"
     assert parse_config(["--series_id", "shop", "--loss=mae"]).loss == "mae"
     (tmp_path / "run.yaml").write_text("series_id: shop\nloss: mse\n")
