@@ -35,28 +35,58 @@ def cache_root() -> Path:
 
 def cached_parts(source: PanelSource, request: PanelRequest) -> list[Part]:
     """Each file's :class:`Part`, memory-mapped from its cache entry (built first where missing or stale); with
-    ``request.keep`` each part keeps only its shard's series (copied into memory: a rank holds its share)."""
+    ``request.keep`` each part keeps only its shard's series: their values copied into memory (a rank holds its
+    share), their times and file lines left in the cache and looked up through :class:`ShardRows` when asked."""
     parts = [_cached_part(source, file, request) for file in source.files]
     if request.keep is None:
         return parts
     all_ids = np.concatenate([p.ids for p in parts]).astype(str)
     _, first = np.unique(all_ids, return_index=True)
     ordered = all_ids[np.sort(first)]  # every series once, in order of first appearance across the files
-    keep = np.asarray(request.keep(ordered.astype(object)), dtype=bool)
-    kept = set(ordered[keep].tolist())
-    return [_filtered(part, np.array([i in kept for i in part.ids.astype(str)], dtype=bool)) for part in parts]
+    kept = ordered[np.asarray(request.keep(ordered.astype(object)), dtype=bool)]
+    return [_filtered(part, np.isin(part.ids.astype(str), kept)) for part in parts]
+
+
+class ShardRows:
+    """Per row of a filtered part, the value of ``base`` (a cached per-row array: times, file lines) at the row it
+    came from, or that row itself when ``base`` is None; found from the kept series' offsets when indexed (an int,
+    a slice, an index array), so a shard holds O(series) numbers here instead of 8 bytes per row."""
+
+    def __init__(self, base: Optional[np.ndarray], new_offsets: np.ndarray, old_starts: np.ndarray) -> None:
+        self.base, self.new_offsets, self.old_starts = base, new_offsets, old_starts
+        self.shape = (int(new_offsets[-1]),)
+        self.dtype = np.dtype(np.int64) if base is None else base.dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            lo, hi, step = key.indices(len(self))
+            key = np.arange(lo, hi, step, dtype=np.int64)
+        rows = np.asarray(key, dtype=np.int64)
+        series = np.searchsorted(self.new_offsets, rows, side="right") - 1
+        old = self.old_starts[series] + (rows - self.new_offsets[series])
+        found = old if self.base is None else np.asarray(self.base[old])
+        return found.item() if found.ndim == 0 else found
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self[slice(0, len(self))]
+        return whole if dtype is None else whole.astype(dtype)
 
 
 def _filtered(part: Part, keep: np.ndarray) -> Part:
     if keep.all():
         return part
     lengths = np.diff(part.offsets)
-    rows = np.repeat(keep, lengths)
     offsets = np.concatenate([[0], np.cumsum(lengths[keep])]).astype(np.int64)
-    return Part(part.file, part.ids[keep], offsets, np.asarray(part.values[rows]),
-                part.times[rows] if part.times is not None else None,
-                (part.source_rows[rows] if part.source_rows is not None else np.flatnonzero(rows)),
-                part.statics[keep] if part.statics is not None else None, part.rows)
+    old_starts = part.offsets[:-1][keep].astype(np.int64)
+    values = np.asarray(part.values[np.repeat(keep, lengths)])  # one byte per row of the file, for a moment
+    return Part(part.file, part.ids[keep], offsets, values,
+                ShardRows(part.times, offsets, old_starts) if part.times is not None else None,
+                ShardRows(part.source_rows, offsets, old_starts),
+                part.statics[keep] if part.statics is not None else None, part.rows, part.raw_dates,
+                part.frequency)
 
 
 def _entry_dir(file: Path) -> Path:

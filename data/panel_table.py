@@ -621,7 +621,10 @@ def _assemble(source: PanelSource, request: PanelRequest, parts: list[Part]) -> 
     must not overlap)."""
     if len(parts) == 1:
         part = parts[0]
-        return PanelTable(source.path, part.ids, part.offsets, part.values, list(request.numeric), part.times,
+        times = part.times
+        if times is not None and not isinstance(times, np.ndarray):  # a shard's lazy times (data/panel_cache.py)
+            times = np.asarray(times) if request.need_times or part.frequency is None else None
+        return PanelTable(source.path, part.ids, part.offsets, part.values, list(request.numeric), times,
                           request.date, part.statics, part.source_rows, source.files,
                           np.array([0], dtype=np.int64), frequency=part.frequency)
     all_ids = np.concatenate([p.ids for p in parts])

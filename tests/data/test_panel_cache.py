@@ -117,3 +117,38 @@ def test_more_processes_than_series_is_one_line(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     assert module(tmp_path / "p.csv").panel.ids == ["b"]  # the second process holds series 1 (of 0, 1, 2)
+
+
+@pytest.mark.parametrize("need_times", [True, False])
+def test_a_rank_s_shard_of_a_directory_has_its_series_rows_times_and_lines_as_one_process_reads_them(
+        tmp_path: Path, need_times: bool) -> None:
+    """Each rank keeps only series k mod 2 = rank, values copied and times/file lines looked up lazily
+    (``panel_cache.ShardRows``); what it holds must be exactly the 1-process read's rows of those series, a series
+    continued in the next file included, with the same (file, line) for every row."""
+    from data.panel_table import PanelRequest, open_panel_source, read_panel_table
+
+    (tmp_path / "dir").mkdir()
+    first = panel(["a", "b", "c", "d"], seed=0).sample(frac=1.0, random_state=0)  # rows out of order in the file
+    later = panel(["a"], start="2024-02-15", seed=2)  # series 'a' continues in the next file
+    pd.concat([later, panel(["e", "f", "g"], seed=1)]).to_parquet(tmp_path / "dir" / "1.parquet")
+    first.to_parquet(tmp_path / "dir" / "0.parquet")
+    source = open_panel_source(str(tmp_path / "dir"))
+
+    def read(keep):
+        return read_panel_table(source, PanelRequest("id", ("y",), (), "date", keep, "dir", need_times=need_times))
+
+    whole = read(None)
+    held = []
+    for rank in (0, 1):
+        shard = read(lambda ids, rank=rank: np.arange(len(ids)) % 2 == rank)
+        for k, name in enumerate(shard.ids):
+            j = list(whole.ids).index(name)
+            mine, theirs = slice(shard.offsets[k], shard.offsets[k + 1]), slice(whole.offsets[j], whole.offsets[j + 1])
+            np.testing.assert_array_equal(np.asarray(shard.values[mine]), np.asarray(whole.values[theirs]))
+            if need_times:
+                np.testing.assert_array_equal(np.asarray(shard.times[mine]), np.asarray(whole.times[theirs]))
+            assert [shard.locate(r) for r in range(mine.start, mine.stop)] == \
+                [whole.locate(r) for r in range(theirs.start, theirs.stop)]
+        held += list(shard.ids)
+    assert sorted(held) == sorted(whole.ids) == list("abcdefg") and len(held) == 7
+    assert len(read(lambda ids: np.arange(len(ids)) % 2 == 0).values) < len(whole.values)
