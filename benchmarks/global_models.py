@@ -122,6 +122,8 @@ EXPERIMENTS: dict[str, tuple[str, list[str], dict[str, list[str]]]] = {
         "lstm_attention_smape_long": ["--model", "lstm_attention", "--loss", "smape", "--epochs", "60",
                                       "--patience", "10"],
         "gru_smape_xl": ["--model", "gru", "--loss", "smape", "--epochs", "150", "--patience", "15"],
+        # an epoch of every window (each series weighed by its length) for 3 epochs: about as many steps as _xl
+        "gru_smape_every": ["--model", "gru", "--loss", "smape", "--batches_per_epoch", "0", "--epochs", "3"],
     }),
     # the same runs twice, alternating, so shared-load noise hits both sides
     "cost": ("hourly.csv", COST, {"k1_a": [], "k3_a": ["--ensemble", "3"], "k1_b": [], "k3_b": ["--ensemble", "3"],
