@@ -84,10 +84,11 @@ def forecast_inputs(path: str, meta: PanelMeta) -> PanelWindows:
     values, starts, history_end, table_rows = _repaired_history(values, table, history_end, meta, path)
     history_length = history_end - starts
     short = history_length < meta.seq_len
-    if short.any():
+    if short.all():
         k = int(np.flatnonzero(short)[0])
         raise UserInputError(f"{path}: series '{table.ids[k]}' has {int(history_length[k])} observed rows, the model "
-                             f"needs at least --seq_len {meta.seq_len}")
+                             f"needs at least --seq_len {meta.seq_len}" + ("" if table.n_series == 1 else
+                                                                            "; so has every other series"))
     known = pd.Index([str(i) for i in meta.ids]).get_indexer(table.ids.astype(str))
     stored_std = np.asarray(meta.numeric_std, dtype=np.float64).reshape(len(meta.ids), -1)
     stored_mean = np.asarray(meta.numeric_mean, dtype=np.float64).reshape(len(meta.ids), -1)
@@ -102,7 +103,8 @@ def forecast_inputs(path: str, meta: PanelMeta) -> PanelWindows:
         own_std = segment_std(values, new_starts, new_ends, own_mean)
         mean[~trained], std[~trained] = own_mean, np.where(own_std > 0, own_std, 1.0)
     index = np.where(trained, known, meta.n_series).astype(np.int64)
-    window_rows = history_end[:, None] - meta.seq_len + np.arange(meta.seq_len)
+    # a series shorter than the window is skipped below, as training skips it; its rows are kept in bounds till then
+    window_rows = np.maximum(history_end[:, None] - meta.seq_len + np.arange(meta.seq_len), starts[:, None])
     window = (values[window_rows] - mean[:, None, :]) / std[:, None, :]
     _check_finite(window, numeric, path)
     x = window[:, :, input_pos]
@@ -148,7 +150,7 @@ def forecast_inputs(path: str, meta: PanelMeta) -> PanelWindows:
         x = np.concatenate([x, calendar_features(times[window_rows])], axis=2)
         ahead = np.concatenate([ahead, calendar_features(step_dates.astype(np.int64))], axis=2)
     names = [str(i) for i in table.ids]
-    new = [names[k] for k in np.flatnonzero(~trained)]
+    new = [names[k] for k in np.flatnonzero(~trained & ~short)]
     if times is not None and step_dates is not None and np.isnat(step_dates).any():
         undated = [names[k] for k in np.flatnonzero(np.isnat(step_dates).any(axis=1))]
         print(f"warning: {path}: no regular time step for {len(undated)} series ({_names(undated, 4)}); their "
@@ -160,9 +162,17 @@ def forecast_inputs(path: str, meta: PanelMeta) -> PanelWindows:
     encoding = meta.encoding
     statics = (encoding.encode(table.statics) if encoding is not None and table.statics is not None
                else np.zeros((table.n_series, 0), dtype=np.float32))
+    dates = step_dates if times is not None else None
+    if short.any():
+        skipped = [names[k] for k in np.flatnonzero(short)]
+        print(f"warning: {path}: {len(skipped)} of {len(names)} series have fewer than --seq_len {meta.seq_len} "
+              f"observed rows and are not forecast ({_names(skipped, 4)}), as training skips them", file=sys.stderr)
+        ok = ~short
+        names, x, index, ahead, statics = [n for n, k in zip(names, ok) if k], x[ok], index[ok], ahead[ok], \
+            np.asarray(statics)[ok]
+        mean, std, dates = mean[ok], std[ok], None if dates is None else dates[ok]
     return PanelWindows(path, names, x.astype(np.float32), index, ahead.astype(np.float32),
-                        np.asarray(statics, dtype=np.float32), mean[:, target_pos], std[:, target_pos],
-                        step_dates if times is not None else None, new)
+                        np.asarray(statics, dtype=np.float32), mean[:, target_pos], std[:, target_pos], dates, new)
 
 
 def _repaired_history(values: np.ndarray, table: PanelTable, history_end: np.ndarray, meta: PanelMeta,

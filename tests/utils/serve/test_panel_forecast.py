@@ -143,7 +143,8 @@ def test_a_new_series_is_scaled_on_its_own_history_and_unseen_categories_are_cod
     (lambda f: f.drop(index=f[f.shop == "shop_01"].index[-1]), "series 'shop_01' has 3 row(s) after its last"),
     (lambda f: f.assign(promo=f.promo.where(f.index != f[f.shop == "shop_02"].index[-2])),
      "series 'shop_02', column 'promo', line"),
-    (lambda f: f.drop(index=f[f.shop == "shop_00"].index[:-HORIZON - 5]), "series 'shop_00' has 5 observed rows"),
+    (lambda f: f.groupby("shop").tail(HORIZON + 5), "series 'shop_00' has 5 observed rows, the model needs at least "
+     f"--seq_len {SEQ_LEN}; so has every other series"),
 ])
 def test_bad_panel_files_are_one_line_naming_the_series(tmp_path: Path, edit, message: str) -> None:
     frame = write_panel(tmp_path / "panel.csv")
@@ -157,6 +158,26 @@ def test_bad_panel_files_are_one_line_naming_the_series(tmp_path: Path, edit, me
     if "line" in message:
         line = int(str(error.value).split("line ")[1].split(":")[0])
         assert np.isnan(pd.read_csv(path).promo.iloc[line - 2])
+
+
+def test_a_series_too_short_for_the_window_is_skipped_with_a_warning_and_the_others_forecast_as_before(
+        tmp_path: Path, capsys) -> None:
+    """Training skips a series shorter than --seq_len + --horizon with a warning; predict skips one shorter than the
+    window likewise (it used to refuse the whole file), and the other series' forecasts do not change."""
+    frame = write_panel(tmp_path / "panel.csv", "calendar-only")
+    _, task = build(tmp_path / "panel.csv", LAYOUTS["calendar-only"])
+    meta = forecast_meta(task, "x.ckpt")
+    whole = forecast_panel(torch_run(task), read_panel(str(tmp_path / "panel.csv"), meta), meta).table
+    short = frame.drop(index=frame[frame.shop == "shop_01"].index[:-5])  # 5 rows left, the window is 12
+    short.to_csv(tmp_path / "short.csv", index=False)
+    capsys.readouterr()
+    windows = read_panel(str(tmp_path / "short.csv"), meta)
+    assert "1 of 3 series have fewer than --seq_len 12 observed rows and are not forecast ('shop_01')" in \
+        capsys.readouterr().err
+    assert windows.names == ["shop_00", "shop_02"] and len(windows.x) == len(windows.series) == 2
+    table = forecast_panel(torch_run(task), windows, meta).table
+    pd.testing.assert_frame_equal(table.reset_index(drop=True),
+                                  whole[whole.shop != "shop_01"].reset_index(drop=True))
 
 
 def test_without_future_columns_trailing_empty_rows_are_ignored_and_dates_follow_the_frequency(
