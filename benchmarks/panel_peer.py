@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from panel_scale import MEASURE_COMMAND, write_panel  # noqa: E402
+
 PEER = """
 import sys, time
 import pandas as pd
@@ -45,21 +47,11 @@ model = LSTM(h=12, input_size=48, encoder_hidden_size=128, encoder_n_layers=1, b
 NeuralForecast(models=[model], freq="D").fit(frame)
 """
 
-MEASURE = """
-import json, resource, subprocess, sys, time
-started = time.perf_counter()
-done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-wall = time.perf_counter() - started
-print(json.dumps({"rc": done.returncode, "wall_s": wall, "peak_mib": resource.getrusage(
-    resource.RUSAGE_CHILDREN).ru_maxrss / 1024, "stderr": done.stderr[-1500:]}))
-"""
-
-
 def measure(command: list[str]) -> dict:
     """Run ``command`` under a fresh wrapper process: its wall time and its own peak RSS."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_MODE": "disabled",
            "PYTHONWARNINGS": "ignore"}
-    child = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, env=env,
+    child = subprocess.run([sys.executable, "-c", MEASURE_COMMAND, *command], capture_output=True, text=True, env=env,
                            cwd=ROOT)
     result = json.loads(child.stdout.strip().splitlines()[-1])
     if result["rc"] != 0:
@@ -81,8 +73,6 @@ def main() -> None:
     parser.add_argument("--peer_python", required=True, help="python of a virtual environment with neuralforecast")
     parser.add_argument("--workdir", default="/tmp/panel_peer", help="where the generated panels are kept")
     args = parser.parse_args()
-    from panel_scale import write_panel
-
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     peer_script = workdir / "neuralforecast_fit.py"

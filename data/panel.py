@@ -137,7 +137,8 @@ class PanelWindowDataset(Dataset):
             x = np.concatenate([x, calendar[:, :self.seq_len]], axis=2)
             future = np.concatenate([future, calendar[:, self.seq_len:]], axis=2)
         held_tensor = torch.from_numpy(held)
-        return (torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(ahead[:, :, store.target_pos])),
+        return (torch.from_numpy(np.ascontiguousarray(x)),
+                torch.from_numpy(np.ascontiguousarray(ahead[:, :, store.target_pos])),
                 torch.from_numpy(store.index[held]), torch.from_numpy(np.ascontiguousarray(future)),
                 store.statics[held_tensor])
 
@@ -233,7 +234,7 @@ class PanelDataModule(NumericDataModule):
             raise UserInputError(f"{cfg.data_path}: every row of '{columns.series_id}' is a different series (one "
                                  "row each): is --series_id the right column?")
         frequency = infer_frequency_of(table)
-        table = repair_missing(table, cfg.fillna, settings, columns)
+        table, gaps = repair_missing(table, cfg.fillna)
         borders, usable = panel_borders(table.lengths, settings, table.times, table.offsets)
         first, count = window_counts(borders, cfg.seq_len, cfg.horizon)
         kept = usable & (count[:, 0] >= 1)
@@ -243,7 +244,7 @@ class PanelDataModule(NumericDataModule):
         if skipped:
             warnings.warn(f"{cfg.data_path}: {skipped} of {table.n_series} series are shorter than --seq_len + "
                           "--horizon after the split and were skipped")
-        if cfg.fillna in ("ffill", "interpolate"):
+        if gaps:  # --fillna ffill|interpolate, per split
             table = fill_panel(table, borders, kept, cfg.fillna)
         target_pos = [columns.numeric.index(c) for c in columns.targets]
         season = cfg.mase_m()
@@ -328,12 +329,13 @@ class PanelDataModule(NumericDataModule):
         return counts
 
 
-def repair_missing(table: PanelTable, policy: str, settings: SplitSettings, columns: PanelColumns) -> PanelTable:
+def repair_missing(table: PanelTable, policy: str) -> tuple[PanelTable, bool]:
     """NaN/inf cells: refused naming the first (``--fillna error``), or rows dropped (``drop``) before the split;
-    ``ffill``/``interpolate`` are applied per split later (:func:`fill_panel`)."""
+    ``ffill``/``interpolate`` are applied per split later (:func:`fill_panel`): the flag says whether gaps remain
+    for it."""
     bad_rows = _non_finite_rows(table.values)
     if not len(bad_rows):
-        return table
+        return table, False
     if policy == "error":
         values = table.values
         for k, name in enumerate(table.columns):  # the first column with a gap, and its first line in the file
@@ -345,7 +347,7 @@ def repair_missing(table: PanelTable, policy: str, settings: SplitSettings, colu
                 raise UserInputError(f"{where}: column '{name}', line {line}: missing, NaN or inf value (use --fillna "
                                      "ffill|interpolate|drop to repair)")
     if policy != "drop":
-        return table
+        return table, True
     keep = np.ones(len(table.values), dtype=bool)
     keep[bad_rows] = False
     series = np.repeat(np.arange(table.n_series), table.lengths)
@@ -357,7 +359,7 @@ def repair_missing(table: PanelTable, policy: str, settings: SplitSettings, colu
     return PanelTable(table.path, table.ids, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), values,
                       table.columns, table.times[keep] if table.times is not None else None, table.date_column,
                       table.statics, None, table.files, table.file_starts, frequency=table.frequency,
-                      locator=lambda row: table.locate(int(kept_rows[row])))
+                      locator=lambda row: table.locate(int(kept_rows[row]))), False
 
 
 def _non_finite_rows(values: Any) -> np.ndarray:
@@ -376,8 +378,6 @@ def _non_finite_rows(values: Any) -> np.ndarray:
 def fill_panel(table: PanelTable, borders: np.ndarray, kept: np.ndarray, policy: str) -> PanelTable:
     """``--fillna ffill|interpolate`` per series and split, from each split's own past (:func:`fill_gaps`); a
     series with no observed value in its training rows is one line naming it."""
-    if not len(_non_finite_rows(table.values)):
-        return table
     values = table.values.copy() if hasattr(table.values, "chunks") else np.array(table.values, dtype=np.float32)
     splits = borders
     for first, last in row_blocks(table.offsets):

@@ -21,7 +21,7 @@ from data.panel_meta import PanelMeta
 from data.panel_table import PanelRequest, PanelTable, infer_frequency_of, open_panel_source, read_panel_table
 from data.segments import fill_gaps, segment_means, segment_std
 from data.time_features import calendar_features
-from utils.errors import UserInputError
+from utils.errors import UserInputError, listed
 
 
 @dataclass(frozen=True)
@@ -40,23 +40,18 @@ class PanelWindows:
     new: list[str]  # ids the model did not train on
 
 
-def _names(columns: list[str], limit: int = 8) -> str:
-    shown = ", ".join(f"'{c}'" for c in columns[:limit])
-    return shown + (f" and {len(columns) - limit} more" if len(columns) > limit else "")
-
-
 def forecast_inputs(path: str, meta: PanelMeta) -> PanelWindows:
     """Read ``path`` (CSV, Parquet, or a directory of Parquet files) and build each series' forecast window."""
     source = open_panel_source(path)
     present = set(source.columns)
     if meta.series_id is not None and str(meta.series_id) not in present:
         raise UserInputError(f"{path}: series id column '{meta.series_id}' not found (the model was trained with "
-                             f"--series_id {meta.series_id}); columns are {_names(list(source.columns), 12)}")
+                             f"--series_id {meta.series_id}); columns are {listed(list(source.columns), 12)}")
     needed = meta.numeric_columns + [c for c in meta.static_columns if c not in meta.numeric_columns]
     missing = [c for c in needed if c not in present]
     if missing:
-        raise UserInputError(f"{path}: missing column(s) {_names(missing)} the model was trained on "
-                             f"(expected {_names(needed)})")
+        raise UserInputError(f"{path}: missing column(s) {listed(missing, limit=8)} the model was trained on "
+                             f"(expected {listed(needed, limit=8)})")
     if meta.time_features and meta.date_column not in present:
         raise UserInputError(f"{path}: no date column '{meta.date_column}', but the model reads calendar features "
                              "(--time_features)")
@@ -78,7 +73,7 @@ def forecast_inputs(path: str, meta: PanelMeta) -> PanelWindows:
     if (last < 0).any():
         k = int(np.flatnonzero(last < 0)[0])
         raise UserInputError(f"{path}: series '{table.ids[k]}' has no row with an observed target "
-                             f"{_names(meta.target_names)}")
+                             f"{listed(meta.target_names, limit=8)}")
     history_end = last + 1  # rows [offsets[k], history_end[k]) are series k's history
     tail = offsets[1:] - history_end
     values, starts, history_end, table_rows = _repaired_history(values, table, history_end, meta, path)
@@ -153,11 +148,11 @@ def forecast_inputs(path: str, meta: PanelMeta) -> PanelWindows:
     new = [names[k] for k in np.flatnonzero(~trained & ~short)]
     if times is not None and step_dates is not None and np.isnat(step_dates).any():
         undated = [names[k] for k in np.flatnonzero(np.isnat(step_dates).any(axis=1))]
-        print(f"warning: {path}: no regular time step for {len(undated)} series ({_names(undated, 4)}); their "
+        print(f"warning: {path}: no regular time step for {len(undated)} series ({listed(undated, 4)}); their "
               "forecast steps are numbered but not timestamped", file=sys.stderr)
     if new:
         embedding = " and the unknown series embedding" if meta.reads_covariates else ""
-        print(f"note: {path}: {len(new)} series not seen in training ({_names(new, 4)}): scaled on their own "
+        print(f"note: {path}: {len(new)} series not seen in training ({listed(new, 4)}): scaled on their own "
               f"history rows{embedding}", file=sys.stderr)
     encoding = meta.encoding
     statics = (encoding.encode(table.statics) if encoding is not None and table.statics is not None
@@ -166,7 +161,7 @@ def forecast_inputs(path: str, meta: PanelMeta) -> PanelWindows:
     if short.any():
         skipped = [names[k] for k in np.flatnonzero(short)]
         print(f"warning: {path}: {len(skipped)} of {len(names)} series have fewer than --seq_len {meta.seq_len} "
-              f"observed rows and are not forecast ({_names(skipped, 4)}), as training skips them", file=sys.stderr)
+              f"observed rows and are not forecast ({listed(skipped, 4)}), as training skips them", file=sys.stderr)
         ok = ~short
         names, x, index, ahead, statics = [n for n, k in zip(names, ok) if k], x[ok], index[ok], ahead[ok], \
             np.asarray(statics)[ok]

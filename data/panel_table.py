@@ -24,15 +24,11 @@ import pandas as pd
 
 from data.csv_dialect import Dialect, resolve_dialect
 from data.csv_reading import DATE_NAMES, EXCEL_MAGIC, EXCEL_SUFFIXES, check_field_counts, parse_dates
-from utils.errors import UserInputError
+from data.segments import row_blocks
+from utils.errors import UserInputError, listed
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 SNIFF_BYTES = 1 << 16
-
-
-def _names(columns: Sequence[str], limit: int = 12) -> str:
-    shown = ", ".join(str(c) for c in list(columns)[:limit])
-    return shown + (f" and {len(columns) - limit} more" if len(columns) > limit else "")
 
 
 @dataclass(frozen=True)
@@ -126,8 +122,9 @@ def _parquet_source(path_text: str, files: tuple[Path, ...]) -> PanelSource:
             first_schema = schema
             continue
         if schema.names != first_schema.names:
-            raise UserInputError(f"{file}: columns {_names(schema.names)} differ from {files[0]}'s "
-                                 f"{_names(first_schema.names)}; every file of a panel has the same columns")
+            raise UserInputError(f"{file}: columns {listed(schema.names, quote=False)} differ from "
+                                 f"{files[0]}'s {listed(first_schema.names, quote=False)}; every file of a panel has "
+                                 "the same columns")
         for name in schema.names:
             mine, theirs = schema.field(name).type, first_schema.field(name).type
             if _type_kind(mine) != _type_kind(theirs):
@@ -295,8 +292,8 @@ def read_panel_table(source: PanelSource, request: PanelRequest) -> PanelTable:
     needed = [c for c in (request.series_id, request.date, *request.numeric, *request.statics) if c is not None]
     missing = [c for c in needed if c not in source.columns]
     if missing:
-        raise UserInputError(f"{source.path}: column(s) {_names(missing)} not found; columns are "
-                             f"{_names(source.columns)}")
+        raise UserInputError(f"{source.path}: column(s) {listed(missing, quote=False)} not found; columns are "
+                             f"{listed(source.columns, quote=False)}")
     if source.several:
         return _assemble(source, request, cached_parts(source, request))
     return _assemble(source, request, [_read_part(source, source.files[0], request, request.keep)])
@@ -718,12 +715,6 @@ def _merge_split_series(source: PanelSource, request: PanelRequest, parts: list[
                       source.files, starts.astype(np.int64))
 
 
-def _series_blocks(offsets: np.ndarray, rows: int = 1 << 22) -> Any:
-    from data.segments import row_blocks
-
-    return row_blocks(offsets, rows)
-
-
 def infer_frequency_of(table: PanelTable) -> Optional[str]:
     """The panel's frequency (a pandas offset alias) from its series' time steps; several different ones are
     refused. Series with irregular steps have none; a representative series per distinct step pattern is asked."""
@@ -735,7 +726,7 @@ def infer_frequency_of(table: PanelTable) -> Optional[str]:
         return None
     low = np.zeros(table.n_series, dtype=np.int64)
     high = np.zeros(table.n_series, dtype=np.int64)
-    for first, last in _series_blocks(table.offsets):  # the smallest and largest step within each series
+    for first, last in row_blocks(table.offsets, 1 << 22):  # the smallest and largest step within each series
         lo, hi = int(table.offsets[first]), int(table.offsets[last])
         steps = np.diff(np.asarray(table.times[lo:hi]))
         if not len(steps):

@@ -15,7 +15,7 @@ import pandas as pd
 from data.csv_reading import check_scaled, checked_dates, detect_date_column, read_csv_checked, to_numeric_checked
 from data.series_meta import SeriesMeta, infer_frequency
 from data.time_features import time_feature_frame
-from utils.errors import UserInputError
+from utils.errors import UserInputError, listed
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,12 @@ def read_recent(path: str, meta: SeriesMeta, backtest: bool = False) -> RecentSe
     columns = [str(c) for c in frame.columns if str(c) != date_column]
     missing = [c for c in meta.value_columns if c not in columns]
     if missing:
-        raise UserInputError(f"{path}: missing column(s) {_names(missing)} the model was trained on "
-                             f"(expected {_names(meta.value_columns)})")
+        raise UserInputError(f"{path}: missing column(s) {listed(missing)} the model was trained on "
+                             f"(expected {listed(meta.value_columns)})")
     extra = [c for c in columns if c not in meta.value_columns]
     if extra:
-        raise UserInputError(f"{path}: column(s) {_names(extra)} were not in the training data "
-                             f"(expected {_names(meta.value_columns)})")
+        raise UserInputError(f"{path}: column(s) {listed(extra)} were not in the training data "
+                             f"(expected {listed(meta.value_columns)})")
     values = to_numeric_checked(frame, meta.input_columns, path, dialect.decimal)
     _refuse_missing_values(values, path)
     dates = checked_dates(frame, date_column, path) if date_column else None
@@ -90,11 +90,6 @@ def future_dates(series: RecentSeries, meta: SeriesMeta) -> Optional[pd.Datetime
         print(f"warning: {series.path} has time step '{frequency}', the model was trained on '{meta.frequency}'",
               file=sys.stderr)
     return pd.date_range(series.dates.iloc[-1], periods=meta.horizon + 1, freq=frequency)[1:]
-
-
-def _names(columns: list[str], limit: int = 12) -> str:
-    shown = ", ".join(f"'{c}'" for c in columns[:limit])
-    return shown + (f" and {len(columns) - limit} more" if len(columns) > limit else "")
 
 
 def _refuse_missing_values(values: pd.DataFrame, path: str) -> None:
