@@ -36,6 +36,7 @@ from data.segments import fill_gaps, row_blocks
 from data.series_meta import SeriesSpec
 from data.time_features import TIME_FEATURES, calendar_features
 from data.windows import collate_prebatched
+from utils.distributed import sync_device
 from utils.errors import UserInputError
 
 # An epoch of a panel is this many series-balanced batches (NeuralForecast counts steps the same way), unless
@@ -319,12 +320,10 @@ class PanelDataModule(NumericDataModule):
     def summary(self) -> dict[str, Any]:
         """Split sizes and the number of series trained on, over every process of a sharded run."""
         counts = {**super().summary(), "series": len(self.panel.index)}
-        distributed = torch.distributed
-        if self.world > 1 and distributed.is_available() and distributed.is_initialized():
-            device = torch.device("cuda", torch.cuda.current_device()) if distributed.get_backend() == "nccl" \
-                else torch.device("cpu")
+        device = sync_device() if self.world > 1 else None
+        if device is not None:
             totals = torch.tensor(list(counts.values()), dtype=torch.float64, device=device)
-            distributed.all_reduce(totals)
+            torch.distributed.all_reduce(totals)
             counts = {name: int(value) for name, value in zip(counts, totals.tolist())}
         return counts
 

@@ -24,6 +24,7 @@ from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError
 from config import Config
 from data.series_meta import SeriesSpec
 from models.baselines import LinearMap, SeasonalNaive
+from utils.distributed import sync_device
 
 Forecaster = Callable[[Tensor], Tensor]
 BASELINE_NAMES = ("naive", "seasonal_naive", "linear")
@@ -35,18 +36,6 @@ def baselines_apply(config: Config, spec: SeriesSpec) -> bool:
     inputs (the baselines read their history)."""
     return (config.task == "regression" and config.data_format == "long" and not spec.is_classification
             and bool(spec.target_index) and min(spec.target_index) >= 0)
-
-
-def sync_device() -> Optional[torch.device]:
-    """Where to reduce across processes when a panel's DDP processes each hold a shard (every process scores
-    its own windows and the sums are added): the CPU for gloo, this process's GPU for nccl; None when not
-    distributed."""
-    distributed = torch.distributed
-    if not (distributed.is_available() and distributed.is_initialized()) or distributed.get_world_size() < 2:
-        return None
-    if distributed.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
 
 
 @torch.no_grad()
