@@ -24,7 +24,7 @@ import pandas as pd
 
 from data.csv_dialect import Dialect, resolve_dialect
 from data.csv_reading import DATE_NAMES, EXCEL_MAGIC, EXCEL_SUFFIXES, check_field_counts, parse_dates
-from data.segments import row_blocks
+from data.segments import BLOCK_ROWS, row_blocks
 from utils.errors import UserInputError, listed
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -387,6 +387,9 @@ def _read_part(source: PanelSource, file: Path, request: PanelRequest,
             ids = ids[keep_mask]
             table = table.take(pa.array(kept_rows))
     times, raw_dates = _times(table, request, where, kept_rows)
+    converted = [c for c in dict.fromkeys((request.series_id, request.date)) if c is not None
+                 and c not in request.numeric and c not in request.statics]
+    table = table.drop_columns(converted)  # ids and times are arrays now: their Arrow buffers go at once
     order = _series_time_order(codes, times)
     if order is not None:
         codes = codes[order]
@@ -409,17 +412,14 @@ def _dictionary(column: Any) -> tuple[np.ndarray, Any]:
 
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
-    column = column.unify_dictionaries() if column.num_chunks > 1 else column
-    chunks = column.chunks
-    if not chunks:
+    if not column.num_chunks:
         return np.zeros(0, dtype=np.int32), pa.array([], pa.string())
-    dictionary = chunks[0].dictionary
-    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks]) if len(chunks) > 1 \
-        else chunks[0].indices.to_numpy(zero_copy_only=False)
-    codes = codes.astype(np.int32, copy=False)
+    joined = column.combine_chunks() if column.num_chunks > 1 else column.chunk(0)  # one dictionary, one copy
+    dictionary = joined.dictionary
+    codes = joined.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)  # read-only view
     if not len(codes):
         return codes, dictionary
-    if codes[0] == 0 and (np.diff(codes).view(np.uint32) <= 1).all():  # grouped, each new value the next code
+    if codes[0] == 0 and _steps_at_most_one(codes):  # grouped, each new value the next code
         last = int(codes[-1])
         return codes, dictionary.slice(0, last + 1) if last + 1 < len(dictionary) else dictionary
     seen = np.maximum.accumulate(codes)
@@ -433,6 +433,15 @@ def _dictionary(column: Any) -> tuple[np.ndarray, Any]:
     elif int(seen[-1]) + 1 < len(dictionary):  # values the rows never use
         dictionary = dictionary.slice(0, int(seen[-1]) + 1)
     return codes, dictionary
+
+
+def _steps_at_most_one(codes: np.ndarray) -> bool:
+    """Whether every code is its predecessor or the next one (blockwise: no full-length temporaries)."""
+    for lo in range(0, len(codes) - 1, BLOCK_ROWS):
+        step = np.diff(codes[lo:lo + BLOCK_ROWS + 1]).view(np.uint32)
+        if not (step <= 1).all():
+            return False
+    return True
 
 
 def _encoded_ids(column: Any, name: str, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -490,9 +499,7 @@ def _times(table: Any, request: PanelRequest, where: str, kept_rows: Optional[np
         if column.null_count:
             row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
             raise UserInputError(f"{where}: column '{request.date}', line {_file_line(row, kept_rows)}: empty date")
-        stamps = pc.cast(pc.cast(column, pa.timestamp("ns", getattr(column.type, "tz", None))), pa.int64())
-        stamps = np.concatenate([c.to_numpy() for c in stamps.chunks]) if stamps.num_chunks != 1 \
-            else stamps.chunks[0].to_numpy()
+        stamps = _nanoseconds(column, request.date, where)
         return stamps, lambda row: str(pd.Timestamp(int(stamps[_local(row, kept_rows)])))
     if column.null_count:
         row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
@@ -510,6 +517,32 @@ def _times(table: Any, request: PanelRequest, where: str, kept_rows: Optional[np
     return stamps, lambda row: str(values[codes[_local(row, kept_rows)]])
 
 
+_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def _nanoseconds(column: Any, name: str, where: str) -> np.ndarray:
+    """A timestamp column (any unit; zoned times as their UTC instant) as one int64 array of nanoseconds, built
+    with a single full-length allocation."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_timestamp(column.type):  # dates: Arrow's cast
+        stamps = pc.cast(pc.cast(column, pa.timestamp("ns")), pa.int64())
+        return np.concatenate([c.to_numpy() for c in stamps.chunks]) if stamps.num_chunks != 1 \
+            else stamps.chunk(0).to_numpy().copy()
+    factor = _PER_UNIT[column.type.unit]
+    raw = [chunk.view(pa.int64()).to_numpy() for chunk in column.chunks]  # zero-copy views of the stored ints
+    if factor > 1:
+        limit = np.iinfo(np.int64).max // factor
+        if any(len(part) and (part.max() > limit or part.min() < -limit) for part in raw):
+            raise UserInputError(f"{where}: column '{name}': a timestamp outside the years 1677-2262 (the range of "
+                                 "nanosecond times)")
+    out = np.concatenate(raw) if len(raw) != 1 else raw[0].copy()
+    if factor > 1:
+        out *= factor
+    return out
+
+
 def _local(file_row: int, kept_rows: Optional[np.ndarray]) -> int:
     """A file row's position among the kept rows (the table after the shard filter)."""
     return int(np.searchsorted(kept_rows, file_row)) if kept_rows is not None else int(file_row)
@@ -522,7 +555,7 @@ def _file_line(row: int, kept_rows: Optional[np.ndarray]) -> int:
 def _check_duplicates(times: np.ndarray, offsets: np.ndarray, ids: np.ndarray, where: str,
                       source_rows: Optional[np.ndarray], raw_dates: Optional[Callable[[int], str]],
                       date_column: Optional[str]) -> None:
-    same = np.flatnonzero(np.diff(times) == 0) + 1
+    same = np.flatnonzero(times[1:] == times[:-1]) + 1
     if not len(same):
         return
     starts = np.zeros(len(times), dtype=bool)

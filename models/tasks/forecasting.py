@@ -19,6 +19,7 @@ from models.forecasting.builder import build_forecaster
 from models.forecasting.covariates import CovariateDecoder
 from data.panel_meta import PER_SERIES, PanelLayout
 from utils.errors import UserInputError
+from utils.row_buffer import RowBuffer
 from models.forecasting.ensemble import MedianEnsemble, median
 from data.series_meta import SeriesSpec
 from models.tasks.m4_metrics import PerSeriesMean, mase_weights, pooled, smape_terms
@@ -258,8 +259,7 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             prediction = prediction.float()
             loss = self._loss(prediction, y, series)
             if stage == "test" and self.keep_test_outputs:  # the run's artefacts reuse them (utils/run/artifacts.py)
-                self.test_outputs.append((y.cpu(), prediction.detach().cpu(),
-                                          None if attention is None else attention.detach().float().cpu()))
+                self.test_outputs.append(y, prediction.detach(), None if attention is None else attention.detach().float())
         self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=stage == "val", batch_size=len(x), sync_dist=True)
         if stage == "test" and self.conformal_radii is not None and self.config.conformal_mode == "split":
             # adaptive radii move window by window in time order: utils/run/conformal.py scores them after test
@@ -390,10 +390,10 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
         return prediction.unsqueeze(0) - radii, prediction.unsqueeze(0) + radii
 
     keep_test_outputs = False  # set by a run that writes its artefacts from the test pass
-    test_outputs: list[tuple[Tensor, Tensor, Optional[Tensor]]]
+    test_outputs: RowBuffer  # (targets, predictions, attention) of every test window, in order
 
     def on_test_epoch_start(self) -> None:
-        self.test_outputs = []
+        self.test_outputs = RowBuffer()
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")

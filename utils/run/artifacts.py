@@ -13,6 +13,7 @@ import torch
 
 from models.probabilistic.intervals import forecast_intervals
 from utils.levels import bound_columns
+from utils.row_buffer import RowBuffer
 from utils.plots import plot_alignment, plot_attention_profile, plot_calibration, plot_forecasts
 
 
@@ -29,17 +30,11 @@ def write_artifacts(task: Any, datamodule: Any, run_dir: Path, window_radii: Opt
 def predict_split(task: Any, loader: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """Inputs, targets, predictions (model units) and attention over a loader, in order."""
     task.eval()
-    xs, ys, preds, attns = [], [], [], []
+    kept = RowBuffer()
     for batch in loader:  # a panel batch also holds each window's series and covariates
-        x, y = batch[0], batch[1]
         prediction, attention = task.predict_batch(batch)
-        xs.append(x.numpy())
-        ys.append(y.numpy())
-        preds.append(prediction.float().cpu().numpy())
-        if attention is not None:
-            attns.append(attention.float().cpu().numpy())
-    return (np.concatenate(xs), np.concatenate(ys), np.concatenate(preds),
-            np.concatenate(attns) if attns else None)
+        kept.append(batch[0], batch[1], prediction.float(), None if attention is None else attention.float())
+    return tuple(kept.arrays())  # type: ignore[return-value]
 
 
 def _test_outputs(task: Any, windows: int) -> Optional[tuple[None, np.ndarray, np.ndarray, Optional[np.ndarray]]]:
@@ -48,12 +43,10 @@ def _test_outputs(task: Any, windows: int) -> Optional[tuple[None, np.ndarray, n
     kept = getattr(task, "test_outputs", None)
     if not kept or task.distributional or task.conformal_radii is not None or task.spec.is_classification:
         return None
-    y = torch.cat([part[0] for part in kept]).numpy()
-    if len(y) != windows:
+    if len(kept) != windows:
         return None
-    attention = [part[2] for part in kept]
-    return (None, y, torch.cat([part[1] for part in kept]).numpy(),
-            torch.cat(attention).numpy() if all(a is not None for a in attention) else None)
+    y, prediction, attention = kept.arrays()
+    return None, y, prediction, attention
 
 
 def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path, window_radii: Optional[np.ndarray] = None
