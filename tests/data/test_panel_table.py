@@ -44,3 +44,11 @@ def test_ids_spread_over_chunks_are_numbered_in_order_of_first_appearance(tmp_pa
     assert list(read.ids) == ["z", "m", "a", "q"]
     np.testing.assert_array_equal(read.offsets, [0, 3, 5, 6, 7])
     np.testing.assert_array_equal(read.values[:, 0], [0, 1, 3, 2, 5, 4, 6])
+
+
+def test_a_finite_value_beyond_float32_is_refused_in_one_line(tmp_path):
+    table = pa.table({"id": ["a"] * 3, "ds": pa.array(np.arange(3) * 86_400_000_000, pa.timestamp("us")),
+                      "y": [1.0, 1e300, 2.0]})
+    pq.write_table(table, tmp_path / "p.parquet")
+    with pytest.raises(UserInputError, match=r"p.parquet: column 'y': values too large to hold in float32"):
+        _read(tmp_path / "p.parquet")

@@ -13,6 +13,7 @@ import torch
 
 from models.probabilistic.intervals import forecast_intervals
 from utils.levels import bound_columns
+from utils.memory import release_freed_memory
 from utils.row_buffer import RowBuffer
 from utils.plots import plot_alignment, plot_attention_profile, plot_calibration, plot_forecasts
 
@@ -21,6 +22,7 @@ def write_artifacts(task: Any, datamodule: Any, run_dir: Path, window_radii: Opt
                     ) -> dict[str, Path]:
     """Dispatch on the task: token seq2seq or numeric sequences. ``window_radii``: the adaptive conformal radii
     each test window was forecast with (``utils.run.conformal.adapt_along_test``)."""
+    release_freed_memory()  # what the evaluation passes and baselines freed, before the largest tables are built
     if task.config.task == "seq2seq":
         return write_translation_artifacts(task, datamodule, run_dir)
     return write_forecast_artifacts(task, datamodule, run_dir, window_radii)
@@ -68,13 +70,14 @@ def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path, window_r
             std = task.series_std.cpu().numpy()[series][:, None, :]
             if not _sharded(datamodule) or torch.distributed.get_rank() == 0:
                 _write_per_series(task, series, run_dir / "per_series.csv")
-        actual, predicted = y * std + mean, prediction * std + mean
-        windows, horizon, n_targets = actual.shape
-        names = task.hparams.target_names
         inputs = (batch[0] for batch in datamodule.test_dataloader())
         intervals = {label: (coverage, lower * std + mean, upper * std + mean)
                      for label, (coverage, lower, upper)
                      in forecast_intervals(task, inputs, prediction, window_radii).items()}
+        # into original units in place (a large panel's forecasts are not copied): model units are not needed again
+        actual, predicted = _to_original_units(y, std, mean), _to_original_units(prediction, std, mean)
+        windows, horizon, n_targets = actual.shape
+        names = task.hparams.target_names
         columns: dict[str, Any] = {"window": np.arange(windows), "step": np.arange(1, horizon + 1),
                                    "target": np.asarray(names, dtype=object), "actual": actual,
                                    "predicted": predicted}
@@ -109,7 +112,13 @@ def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path, window_r
     return images
 
 
-WINDOWS_PER_CHUNK = 100_000  # predictions.csv is written this many windows at a time (bounded memory)
+def _to_original_units(values: np.ndarray, std: Any, mean: Any) -> np.ndarray:
+    values *= std
+    values += mean
+    return values
+
+
+WINDOWS_PER_CHUNK = 25_000  # predictions.csv is written this many windows at a time (bounded memory)
 
 
 def window_table(columns: dict[str, Any], ids: Optional[np.ndarray], series: Optional[np.ndarray],
@@ -135,11 +144,41 @@ def write_windows_csv(columns: dict[str, Any], ids: Optional[np.ndarray], series
                       path: Path) -> None:
     """``predictions.csv`` written in chunks of windows through pyarrow's CSV writer (12 million rows in seconds,
     in bounded memory); numbers as float32 (7 significant digits, as the model computes them)."""
+    import pyarrow as pa
+
     windows = len(columns["window"])
     texts = [columns["target"]] + ([ids] if ids is not None else [])
+    names = _string_array(columns["target"])
+    ids_text = _string_array(ids) if ids is not None else None  # once: each chunk's rows index into it
+    horizon, targets = len(columns["step"]), len(columns["target"])
+    per_window = horizon * targets
     with _CsvWriter(path, texts) as writer:
         for first in range(0, max(windows, 1), WINDOWS_PER_CHUNK):
-            writer.write(window_table(columns, ids, series, slice(first, first + WINDOWS_PER_CHUNK)))
+            part = slice(first, first + WINDOWS_PER_CHUNK)
+            window = columns["window"][part]
+            table: dict[str, Any] = {}
+            if ids_text is not None:
+                table["series"] = pa.DictionaryArray.from_arrays(
+                    pa.array(np.repeat(series[part], per_window).astype(np.int32)), ids_text)
+            table["window"] = np.repeat(window, per_window)
+            table["step"] = np.tile(np.repeat(columns["step"], targets), len(window))
+            table["target"] = pa.DictionaryArray.from_arrays(
+                pa.array(np.tile(np.arange(targets, dtype=np.int32), len(window) * horizon)), names)
+            for name, values in columns.items():
+                if name not in ("window", "step", "target"):
+                    table[name] = np.asarray(values[part], dtype=np.float32).reshape(-1)
+            writer.write_arrow(pa.table(table))
+
+
+def _string_array(values: Any) -> Any:
+    """Text cells as one Arrow string array (objects that are not text, such as numeric ids, as their text)."""
+    import pyarrow as pa
+
+    values = np.asarray(values, dtype=object).reshape(-1)
+    try:
+        return pa.array(values, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([str(v) for v in values], type=pa.string())
 
 
 def write_csv(table: pd.DataFrame, path: Path) -> None:
@@ -155,17 +194,19 @@ class _CsvWriter:
 
     def __init__(self, path: Path, texts: list[np.ndarray]) -> None:
         self.path, self.writer = path, None
-        self.quote = any(pd.Series(pd.unique(np.asarray(t, dtype=object).astype(str))).str.contains(r'[,"\r\n]').any()
-                         for t in texts)
+        self.quote = any(_needs_quotes(t) for t in texts)
 
     def __enter__(self) -> "_CsvWriter":
         return self
 
     def write(self, frame: pd.DataFrame) -> None:
         import pyarrow as pa
+
+        self.write_arrow(pa.Table.from_pandas(frame, preserve_index=False))
+
+    def write_arrow(self, arrow: Any) -> None:
         import pyarrow.csv as pacsv
 
-        arrow = pa.Table.from_pandas(frame, preserve_index=False)
         if self.writer is None:
             style = "needed" if self.quote else "none"
             options = pacsv.WriteOptions(quoting_style=style, quoting_header=style)
@@ -175,6 +216,14 @@ class _CsvWriter:
     def __exit__(self, *exc: Any) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def _needs_quotes(texts: Any) -> bool:
+    """Whether some cell of ``texts`` holds a comma, quote or line break (checked in Arrow: a million ids are not
+    copied into Python strings)."""
+    import pyarrow.compute as pc
+
+    return bool(pc.any(pc.match_substring_regex(_string_array(texts), r'[,"\r\n]')).as_py())
 
 
 def _sharded(datamodule: Any) -> bool:

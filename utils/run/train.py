@@ -140,7 +140,7 @@ def quiet_libraries() -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
     for message in [r".*does not have many workers.*", r"Checkpoint directory .* exists and is not empty",
-                    r"It is recommended to use `self.log\('(val|test)/(smape|mase|owa)'",
+                    r"It is recommended to use `self.log\('(val|test)/",
                     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*", r"The number of training batches .* is "
                     r"smaller than the logging interval", r".*litlogger.*"]:
         warnings.filterwarnings("ignore", message=message)
