@@ -261,7 +261,8 @@ class ForecastingTask(ConfiguredOptimizer, L.LightningModule):
             prediction = prediction.float()
             loss = self._loss(prediction, y, series)
             if stage == "test" and self.keep_test_outputs:  # the run's artefacts reuse them (utils/run/artifacts.py)
-                self.test_outputs.append(y, prediction.detach(), None if attention is None else attention.detach().float())
+                self.test_outputs.append(y, prediction.detach(),
+                                         None if attention is None else attention.detach().float())
         self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=stage == "val", batch_size=len(x), sync_dist=True)
         if stage == "test" and self.conformal_radii is not None and self.config.conformal_mode == "split":
             # adaptive radii move window by window in time order: utils/run/conformal.py scores them after test
