@@ -1,9 +1,9 @@
 """Give memory that was freed back to the operating system (glibc's heap, Arrow's pool); a no-op elsewhere.
 
 A panel's load and its evaluation passes free hundreds of megabytes of temporaries in pieces that the allocators keep
-for reuse: the resident set then stays at its high-water mark for the rest of the run. Measured on a million-series
-panel (benchmarks/panel_scale.py), releasing them after the load returned about 160 MB. Called after the load and
-after each evaluation pass of a panel; it takes a few milliseconds.
+for reuse: the resident set then stays at its high-water mark for the rest of the run (one of the changes that
+brought benchmarks/panel_scale.py's whole run at a million series within its memory bound, docs/panel-scale.md).
+Called after a panel's load and after each evaluation pass; it takes a few milliseconds.
 """
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 
 An evaluation pass that keeps its outputs (the test pass's forecasts, reused for ``predictions.csv``) would otherwise
 hold one small tensor per batch and field. Thousands of those, each a few tens of KiB and allocated between the
-batch's temporaries, pin the heap's pages: measured on a 100,000-series panel, keeping 10 MB of forecasts that way grew
-the resident set by 238 MB (benchmarks/panel_scale.py's whole run at a million series, the largest part of its peak).
-Copied into blocks of ``block_rows`` rows instead, they cost their own size.
+batch's temporaries, pin the heap's pages, so that they hold many times their size in resident memory; it was the
+largest part of the peak of benchmarks/panel_scale.py's whole run at a million series (docs/panel-scale.md). Copied
+into blocks of ``block_rows`` rows instead, they cost their own size.
 """
 from __future__ import annotations
 
