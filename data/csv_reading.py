@@ -85,14 +85,26 @@ def check_field_counts(text: str, dialect: Dialect, path: str) -> None:
 
 
 def parse_dates(values: pd.Series) -> pd.Series:
-    """Datetimes, NaT where a cell is not one. Mixed UTC offsets are converted to UTC (naive)."""
+    """Datetimes, NaT where a cell is not one. Mixed UTC offsets are converted to UTC (naive). Day-first dates
+    (31.01.2024, 31/01/2024) are read as such when the month-first reading fails on some cell and the day-first one
+    on fewer."""
+    parsed = _to_datetimes(values, dayfirst=False)
+    missing = int(parsed.isna().sum())
+    if missing and missing < len(values):
+        day_first = _to_datetimes(values, dayfirst=True)
+        if int(day_first.isna().sum()) < missing:
+            return day_first
+    return parsed
+
+
+def _to_datetimes(values: pd.Series, dayfirst: bool) -> pd.Series:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            parsed = pd.to_datetime(values, errors="coerce")
+            parsed = pd.to_datetime(values, errors="coerce", dayfirst=dayfirst)
         except (ValueError, TypeError, OverflowError):
             try:
-                parsed = pd.to_datetime(values, errors="coerce", utc=True)
+                parsed = pd.to_datetime(values, errors="coerce", utc=True, dayfirst=dayfirst)
             except (ValueError, TypeError, OverflowError):
                 return pd.Series(pd.NaT, index=values.index)
         if getattr(parsed.dt, "tz", None) is not None:

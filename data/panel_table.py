@@ -78,7 +78,10 @@ class PanelSource:
                 return column
             if (pd.api.types.is_string_dtype(values) or values.dtype == object) and len(values) \
                     and parse_dates(values.astype(str)).notna().all():
-                numeric = pd.to_numeric(values, errors="coerce")
+                text = values.astype(str).str.strip()
+                if not self.parquet and self.dialect.decimal != ".":  # 86,05 in a decimal-comma file is a number
+                    text = text.str.replace(self.dialect.decimal, ".", regex=False)
+                numeric = pd.to_numeric(text, errors="coerce")
                 if numeric.isna().all():  # numbers are values, not dates
                     return column
         return None

@@ -360,3 +360,15 @@ def test_a_damaged_parquet_file_is_one_line(capsys, tmp_path):
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 this is not parquet")
     line = refused(capsys, tmp_path, "--data_path", str(tmp_path / "bad.parquet"), "--logger", "none")
     assert "bad.parquet: not a readable Parquet file" in line
+
+
+def test_day_first_dates_are_read_day_first_when_month_first_fails():
+    from data.csv_reading import parse_dates
+
+    days = pd.Series([f"{d:02d}.01.2023" for d in range(1, 21)])
+    parsed = parse_dates(days)
+    assert parsed.notna().all() and list(parsed.dt.day) == list(range(1, 21)) and set(parsed.dt.month) == {1}
+    slashes = parse_dates(pd.Series(["31/01/2024", "01/02/2024"]))
+    assert list(slashes.dt.strftime("%Y-%m-%d")) == ["2024-01-31", "2024-02-01"]
+    assert parse_dates(pd.Series(["2024-01-02", "2024-01-03"])).dt.day.tolist() == [2, 3]  # ISO stays as it is
+    assert parse_dates(pd.Series(["not a date", "2024-01-03"])).isna().tolist() == [True, False]

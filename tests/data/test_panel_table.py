@@ -52,3 +52,17 @@ def test_a_finite_value_beyond_float32_is_refused_in_one_line(tmp_path):
     pq.write_table(table, tmp_path / "p.parquet")
     with pytest.raises(UserInputError, match=r"p.parquet: column 'y': values too large to hold in float32"):
         _read(tmp_path / "p.parquet")
+
+
+def test_a_decimal_comma_panel_with_day_first_dates_finds_its_date_column(tmp_path):
+    """Semicolons, decimal commas and 31.01.2023-style dates (a hand-written European file): "86,05" is a number,
+    not a date, and the dates are read day first."""
+    rows = ["store;day;sales"] + [f"{shop};{day:02d}.01.2023;{80 + day},{shop % 100:02d}"
+                                  for shop in (101, 202) for day in range(1, 31)]
+    (tmp_path / "shops.csv").write_text("\n".join(rows) + "\n")
+    source = open_panel_source(str(tmp_path / "shops.csv"))
+    assert source.detect_date_column(exclude=["store"]) == "day"
+    read = read_panel_table(source, PanelRequest("store", ("sales",), (), "day"))
+    assert list(read.ids) == ["101", "202"]
+    np.testing.assert_array_equal(read.times[:30], pd.date_range("2023-01-01", periods=30, freq="D").as_unit("ns").asi8)
+    np.testing.assert_allclose(read.values[:3, 0], [81.01, 82.01, 83.01], rtol=1e-6)
