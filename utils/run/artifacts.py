@@ -86,7 +86,8 @@ def write_forecast_artifacts(task: Any, datamodule: Any, run_dir: Path, window_r
             columns[lower_name], columns[upper_name] = lower, upper
         ids = np.asarray(task.panel_ids, dtype=object) if series is not None else None
         if _sharded(datamodule):  # each process forecast its own series: one file, in series order
-            _write_sharded(window_table(columns, ids, series), series, run_dir / "predictions.csv")
+            _write_sharded(window_table(columns, _string_array(ids), series).to_pandas(), series,
+                           run_dir / "predictions.csv")
             if torch.distributed.get_rank() != 0:
                 return images
         else:
@@ -121,53 +122,41 @@ def _to_original_units(values: np.ndarray, std: Any, mean: Any) -> np.ndarray:
 WINDOWS_PER_CHUNK = 25_000  # predictions.csv is written this many windows at a time (bounded memory)
 
 
-def window_table(columns: dict[str, Any], ids: Optional[np.ndarray], series: Optional[np.ndarray],
-                 window_slice: slice = slice(None)) -> pd.DataFrame:
-    """The rows of ``predictions.csv`` for some windows: one per (window, step, target), a panel's series first.
-    ``columns``: ``window (W,)``, ``step (H,)``, ``target (T,)`` and ``(W, H, T)`` value arrays."""
+def window_table(columns: dict[str, Any], ids: Optional[Any], series: Optional[np.ndarray],
+                 window_slice: slice = slice(None)) -> Any:
+    """The rows of ``predictions.csv`` for some windows, as an Arrow table: one per (window, step, target), a
+    panel's series first (``ids``: an Arrow string array from :func:`_string_array`, which each row's series indexes:
+    no Python string per row). ``columns``: ``window (W,)``, ``step (H,)``, ``target (T,)`` and ``(W, H, T)`` value
+    arrays."""
+    import pyarrow as pa
+
     window = columns["window"][window_slice]
     horizon, targets = len(columns["step"]), len(columns["target"])
     per_window = horizon * targets
     table: dict[str, Any] = {}
     if ids is not None:
-        table["series"] = np.repeat(ids[series[window_slice]], per_window)
+        table["series"] = pa.DictionaryArray.from_arrays(
+            pa.array(np.repeat(series[window_slice], per_window).astype(np.int32)), ids)
     table["window"] = np.repeat(window, per_window)
     table["step"] = np.tile(np.repeat(columns["step"], targets), len(window))
-    table["target"] = np.tile(columns["target"], len(window) * horizon)
+    table["target"] = pa.DictionaryArray.from_arrays(
+        pa.array(np.tile(np.arange(targets, dtype=np.int32), len(window) * horizon)), _string_array(columns["target"]))
     for name, values in columns.items():
         if name not in ("window", "step", "target"):
             table[name] = np.asarray(values[window_slice], dtype=np.float32).reshape(-1)
-    return pd.DataFrame(table)
+    return pa.table(table)
 
 
 def write_windows_csv(columns: dict[str, Any], ids: Optional[np.ndarray], series: Optional[np.ndarray],
                       path: Path) -> None:
     """``predictions.csv`` written in chunks of windows through pyarrow's CSV writer (12 million rows in seconds,
     in bounded memory); numbers as float32 (7 significant digits, as the model computes them)."""
-    import pyarrow as pa
-
     windows = len(columns["window"])
     texts = [columns["target"]] + ([ids] if ids is not None else [])
-    names = _string_array(columns["target"])
     ids_text = _string_array(ids) if ids is not None else None  # once: each chunk's rows index into it
-    horizon, targets = len(columns["step"]), len(columns["target"])
-    per_window = horizon * targets
     with _CsvWriter(path, texts) as writer:
         for first in range(0, max(windows, 1), WINDOWS_PER_CHUNK):
-            part = slice(first, first + WINDOWS_PER_CHUNK)
-            window = columns["window"][part]
-            table: dict[str, Any] = {}
-            if ids_text is not None:
-                table["series"] = pa.DictionaryArray.from_arrays(
-                    pa.array(np.repeat(series[part], per_window).astype(np.int32)), ids_text)
-            table["window"] = np.repeat(window, per_window)
-            table["step"] = np.tile(np.repeat(columns["step"], targets), len(window))
-            table["target"] = pa.DictionaryArray.from_arrays(
-                pa.array(np.tile(np.arange(targets, dtype=np.int32), len(window) * horizon)), names)
-            for name, values in columns.items():
-                if name not in ("window", "step", "target"):
-                    table[name] = np.asarray(values[part], dtype=np.float32).reshape(-1)
-            writer.write_arrow(pa.table(table))
+            writer.write_arrow(window_table(columns, ids_text, series, slice(first, first + WINDOWS_PER_CHUNK)))
 
 
 def _string_array(values: Any) -> Any:
