@@ -61,6 +61,8 @@ class RowBuffer:
         """Each field's rows in the order appended (a copy; the blocks are released)."""
         if self._fields is None:
             return []
+        if not self._blocks:  # only empty batches: no row, no shape
+            return [None] * self._fields
         out: list[Optional[np.ndarray]] = []
         for k in range(self._fields):
             if not self._valid[k]:

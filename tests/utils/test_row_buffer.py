@@ -38,3 +38,9 @@ def test_a_changed_number_of_fields_is_refused():
     buffer.append(np.ones(2))
     with pytest.raises(ValueError, match="2 fields, expected 1"):
         buffer.append(np.ones(2), np.ones(2))
+
+
+def test_only_empty_batches_give_no_arrays():
+    buffer = RowBuffer()
+    buffer.append(np.zeros((0, 3)), np.zeros((0, 2)))
+    assert len(buffer) == 0 and buffer.arrays() == [None, None]
