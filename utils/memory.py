@@ -8,7 +8,6 @@ Called after a panel's load and after each evaluation pass; it takes a few milli
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 from functools import lru_cache
 from typing import Any, Optional
@@ -19,8 +18,8 @@ def _libc() -> Optional[Any]:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None  # glibc only (not musl)
+        libc = ctypes.CDLL("libc.so.6")  # glibc's name; musl and others have no malloc_trim
+        return libc if hasattr(libc, "malloc_trim") else None
     except OSError:
         return None
 
