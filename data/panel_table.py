@@ -328,7 +328,7 @@ class _FileColumns:
     def __init__(self, source: PanelSource, file: Path, request: PanelRequest) -> None:
         import pyarrow as pa
 
-        self.file, self.source = file, source
+        self.file = file
         self.kept: Optional[Any] = None  # rows kept by a shard filter (pa.array), for columns read after it
         needed = list(dict.fromkeys(c for c in (request.series_id, request.date, *request.numeric, *request.statics)
                                     if c is not None))

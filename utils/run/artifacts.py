@@ -131,6 +131,7 @@ def window_table(columns: dict[str, Any], ids: Optional[Any], series: Optional[n
     import pyarrow as pa
 
     window = columns["window"][window_slice]
+    names = _string_array(columns["target"])
     horizon, targets = len(columns["step"]), len(columns["target"])
     per_window = horizon * targets
     table: dict[str, Any] = {}
@@ -140,7 +141,7 @@ def window_table(columns: dict[str, Any], ids: Optional[Any], series: Optional[n
     table["window"] = np.repeat(window, per_window)
     table["step"] = np.tile(np.repeat(columns["step"], targets), len(window))
     table["target"] = pa.DictionaryArray.from_arrays(
-        pa.array(np.tile(np.arange(targets, dtype=np.int32), len(window) * horizon)), _string_array(columns["target"]))
+        pa.array(np.tile(np.arange(targets, dtype=np.int32), len(window) * horizon)), names)
     for name, values in columns.items():
         if name not in ("window", "step", "target"):
             table[name] = np.asarray(values[window_slice], dtype=np.float32).reshape(-1)
@@ -152,17 +153,19 @@ def write_windows_csv(columns: dict[str, Any], ids: Optional[np.ndarray], series
     """``predictions.csv`` written in chunks of windows through pyarrow's CSV writer (12 million rows in seconds,
     in bounded memory); numbers as float32 (7 significant digits, as the model computes them)."""
     windows = len(columns["window"])
-    texts = [columns["target"]] + ([ids] if ids is not None else [])
     ids_text = _string_array(ids) if ids is not None else None  # once: each chunk's rows index into it
-    with _CsvWriter(path, texts) as writer:
+    with _CsvWriter(path, [columns["target"]] + ([ids_text] if ids_text is not None else [])) as writer:
         for first in range(0, max(windows, 1), WINDOWS_PER_CHUNK):
             writer.write_arrow(window_table(columns, ids_text, series, slice(first, first + WINDOWS_PER_CHUNK)))
 
 
 def _string_array(values: Any) -> Any:
-    """Text cells as one Arrow string array (objects that are not text, such as numeric ids, as their text)."""
+    """Text cells as one Arrow string array (objects that are not text, such as numeric ids, as their text); an
+    Arrow string array as it is."""
     import pyarrow as pa
 
+    if isinstance(values, pa.Array) and pa.types.is_string(values.type):
+        return values
     values = np.asarray(values, dtype=object).reshape(-1)
     try:
         return pa.array(values, type=pa.string())
